@@ -1,0 +1,1 @@
+"""The ``qsr`` command line (installed as the package ``qsr_cli``)."""

@@ -1,0 +1,9 @@
+"""``qsr graph`` commands."""
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def graph() -> None:
+    """Work with graph."""

@@ -1,0 +1,1 @@
+"""qsr_model: the Query-SeqRec Transformer, its training and evaluation."""
