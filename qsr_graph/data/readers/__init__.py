@@ -1,0 +1,1 @@
+"""Readers that turn published log formats into the canonical event table."""
