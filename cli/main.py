@@ -7,8 +7,9 @@ import click
 
 from qsr_cli.data import data
 from qsr_cli.graph import graph
+from qsr_cli.experiment import experiment
 from qsr_cli.recommend import recommend
-from qsr_cli.train import evaluate, experiment, train
+from qsr_cli.train import evaluate, train
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 

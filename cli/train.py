@@ -1,4 +1,4 @@
-"""``qsr train``, ``qsr evaluate`` and ``qsr experiment``."""
+"""``qsr train`` and ``qsr evaluate``."""
 from __future__ import annotations
 
 import click
@@ -14,9 +14,3 @@ def train() -> None:
 def evaluate() -> None:
     """Evaluate a trained run."""
     raise click.ClickException("qsr evaluate is not available yet")
-
-
-@click.command()
-def experiment() -> None:
-    """Run the ablation table."""
-    raise click.ClickException("qsr experiment is not available yet")
