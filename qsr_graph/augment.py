@@ -1,5 +1,35 @@
-"""Graph-based sequence augmentation: rho-weighted replacement of tokens."""
+"""Graph-based sequence augmentation: rho-weighted replacement of tokens.
+
+:class:`ReplacementSampler` replaces items by items and queries by queries,
+favouring the replacement token's similar set (its two-hop neighbours in the
+query-item graph) by a factor rho.
+"""
 from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from qsr_graph.data.dataset import KIND_ITEM, KIND_PAD, KIND_QUERY
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
+
+ITEM_SIMILAR = ("item", "similar", "item")
+QUERY_SIMILAR = ("query", "similar", "query")
+
+#: Default chance that an item token is replaced.
+DEFAULT_BETA_ITEM = 0.1
+#: Default chance that a query token is replaced.
+DEFAULT_BETA_QUERY = 0.1
+#: Default weight of a similar node relative to a non-similar one.
+DEFAULT_RHO = 100.0
+
+# Offsets drawn as 62-bit integers and reduced modulo the candidate count, so
+# the modulo bias is below count / 2**62.
+_OFFSET_BITS = 62
 
 
 def similar_draw_probability(num_nodes: int, num_similar: int, rho: float) -> float:
@@ -23,3 +53,523 @@ def similar_draw_probability(num_nodes: int, num_similar: int, rho: float) -> fl
         return 0.0
     weight_similar = rho * num_similar
     return weight_similar / (weight_similar + (others - num_similar))
+
+
+@dataclass(frozen=True)
+class SimilarTable:
+    """Similar sets of one node type in CSR form, with the look-up tables the sampler needs.
+
+    Args:
+        name (str): node type, used in messages.
+        num_nodes (int): number of nodes ``N`` of the type.
+        ptr (torch.Tensor): ``[N + 1]`` int64; node ``s``'s similar nodes are
+            ``index[ptr[s]:ptr[s + 1]]``, sorted ascending, never ``s`` itself.
+        index (torch.Tensor): ``[S]`` int64 similar node ids.
+        similar_probability (torch.Tensor): ``[N]`` float64, chance that a
+            replacement of ``s`` comes from its similar set (for the sampler's rho).
+        self_rank (torch.Tensor): ``[N]`` int64, rank of ``s`` among the nodes
+            outside its similar set (``s`` minus the number of similar ids below it).
+        gap_keys (torch.Tensor): ``[S]`` int64, ``row * (N + 1) + index[j] - j_row``
+            where ``j_row`` is the position of entry ``j`` within its row. Within
+            a row, ``index[j] - j_row`` counts the non-similar ids below
+            ``index[j]``, and the ``row * (N + 1)`` term keeps the rows in
+            separate blocks so one flat ``searchsorted`` serves every row.
+    """
+
+    name: str
+    num_nodes: int
+    ptr: torch.Tensor
+    index: torch.Tensor
+    similar_probability: torch.Tensor
+    self_rank: torch.Tensor
+    gap_keys: torch.Tensor
+
+    @classmethod
+    def from_csr(cls, name: str, num_nodes: int, ptr: torch.Tensor, index: torch.Tensor, rho: float) -> SimilarTable:
+        """Check a CSR similar structure and build the sampling tables.
+
+        Args:
+            name (str): node type, used in messages.
+            num_nodes (int): number of nodes ``N``.
+            ptr (torch.Tensor): ``[N + 1]`` integer row pointers.
+            index (torch.Tensor): ``[S]`` integer column ids, sorted within each row.
+            rho (float): weight of a similar node, at least 1.
+
+        Returns:
+            SimilarTable: the tables on ``ptr``'s device.
+
+        Raises:
+            ValueError: if the CSR is malformed, unsorted, has a self-loop or an
+                id outside ``[0, N)``.
+        """
+        if num_nodes < 0:
+            raise ValueError(f"{name}: num_nodes must be at least 0, got {num_nodes}")
+        ptr = torch.as_tensor(ptr)
+        index = torch.as_tensor(index, device=ptr.device)
+        if ptr.dtype.is_floating_point or index.dtype.is_floating_point:
+            raise ValueError(f"{name}: similar ptr and index must be integer tensors, got {ptr.dtype} and {index.dtype}")
+        ptr = ptr.to(torch.int64)
+        index = index.to(torch.int64)
+        if ptr.dim() != 1 or ptr.numel() != num_nodes + 1:
+            raise ValueError(
+                f"{name}: similar ptr must have shape [{num_nodes + 1}] (num_nodes + 1), got {list(ptr.shape)}"
+            )
+        if index.dim() != 1:
+            raise ValueError(f"{name}: similar index must be 1-dimensional, got shape {list(index.shape)}")
+        if ptr[0].item() != 0 or ptr[-1].item() != index.numel():
+            raise ValueError(
+                f"{name}: similar ptr must start at 0 and end at len(index) = {index.numel()}, "
+                f"got {ptr[0].item()} and {ptr[-1].item()}"
+            )
+        counts = ptr[1:] - ptr[:-1]  # (N,)
+        if (counts < 0).any():
+            node = int(torch.nonzero(counts < 0)[0].item())
+            raise ValueError(f"{name}: similar ptr must be non-decreasing, but it drops after node {node}")
+
+        row = torch.repeat_interleave(torch.arange(num_nodes, device=ptr.device), counts)  # (S,)
+        _check_similar_edges(name, num_nodes, row, index)
+
+        # Rank of each node among the nodes outside its similar set: the node id
+        # minus the number of its similar ids below it.
+        below = torch.bincount(row[index < row], minlength=num_nodes)  # (N,)
+        self_rank = torch.arange(num_nodes, device=ptr.device) - below
+
+        position_in_row = torch.arange(index.numel(), device=ptr.device) - ptr[row]  # (S,)
+        gap_keys = row * (num_nodes + 1) + (index - position_in_row)
+
+        num_similar = counts.to(torch.float64)
+        num_other = (num_nodes - 1 - counts).to(torch.float64)
+        weight_similar = rho * num_similar
+        total = weight_similar + num_other
+        # A single node has no candidate at all: the probability stays 0 and the
+        # sampler leaves such tokens unchanged.
+        similar_probability = torch.where(total > 0, weight_similar / total.clamp(min=1), torch.zeros_like(total))
+        return cls(name, num_nodes, ptr, index, similar_probability, self_rank, gap_keys)
+
+    def to(self, device: torch.device | str) -> SimilarTable:
+        """Return a copy of the tables on ``device``."""
+        return SimilarTable(
+            self.name,
+            self.num_nodes,
+            self.ptr.to(device),
+            self.index.to(device),
+            self.similar_probability.to(device),
+            self.self_rank.to(device),
+            self.gap_keys.to(device),
+        )
+
+    def draw(self, nodes: torch.Tensor, branch_uniform: torch.Tensor, offset_bits: torch.Tensor) -> torch.Tensor:
+        """Draw one replacement for each of ``nodes`` (exact, no rejection).
+
+        Args:
+            nodes (torch.Tensor): ``[M]`` int64 node ids, each from a type with
+                at least two nodes.
+            branch_uniform (torch.Tensor): ``[M]`` float64 uniforms in ``[0, 1)``
+                deciding similar versus non-similar.
+            offset_bits (torch.Tensor): ``[M]`` int64 uniform integers in
+                ``[0, 2**62)`` picking the node inside the chosen branch.
+
+        Returns:
+            torch.Tensor: ``[M]`` int64 replacement ids, never equal to ``nodes``.
+        """
+        start = self.ptr[nodes]  # (M,)
+        num_similar = self.ptr[nodes + 1] - start
+        from_similar = branch_uniform < self.similar_probability[nodes]
+        count = torch.where(from_similar, num_similar, self.num_nodes - 1 - num_similar)
+        pick = torch.remainder(offset_bits, count.clamp(min=1))  # (M,) rank inside the branch
+
+        out = torch.empty_like(nodes)
+
+        # Similar branch: the pick-th entry of the node's sorted similar set.
+        sim = from_similar
+        out[sim] = self.index[start[sim] + pick[sim]]
+
+        # Non-similar branch: the pick-th node outside the similar set and
+        # other than the node itself. Skipping the node first turns the pick
+        # into a rank among all non-similar nodes; then every similar id whose
+        # gap (non-similar ids below it) is at most that rank lies below the
+        # answer, and counting them with searchsorted maps the rank to an id.
+        other = ~from_similar
+        other_nodes = nodes[other]
+        rank = pick[other]
+        rank = rank + (rank >= self.self_rank[other_nodes]).to(torch.int64)
+        keys = other_nodes * (self.num_nodes + 1) + rank
+        similar_below = torch.searchsorted(self.gap_keys, keys, right=True) - start[other]
+        out[other] = rank + similar_below
+        return out
+
+
+def _check_similar_edges(name: str, num_nodes: int, row: torch.Tensor, col: torch.Tensor) -> None:
+    """Raise ValueError unless the (row, col) pairs are in range, sorted, unique and loop-free."""
+    for label, ids in (("row", row), ("column", col)):
+        bad = (ids < 0) | (ids >= num_nodes)
+        if bad.any():
+            position = int(torch.nonzero(bad)[0].item())
+            raise ValueError(
+                f"{name}: similar edge {position} has {label} id {ids[position].item()}, "
+                f"expected an id in [0, {num_nodes})"
+            )
+    loops = row == col
+    if loops.any():
+        position = int(torch.nonzero(loops)[0].item())
+        raise ValueError(
+            f"{name}: similar edge {position} is a self-loop on node {row[position].item()}; "
+            "a node must not be in its own similar set"
+        )
+    keys = row * max(num_nodes, 1) + col
+    unsorted = keys[1:] <= keys[:-1]
+    if unsorted.any():
+        position = int(torch.nonzero(unsorted)[0].item()) + 1
+        raise ValueError(
+            f"{name}: similar edges must be sorted by (row, column) without duplicates, but edge "
+            f"{position} ({row[position].item()}, {col[position].item()}) follows "
+            f"({row[position - 1].item()}, {col[position - 1].item()})"
+        )
+
+
+def _csr_from_edge_index(name: str, num_nodes: int, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn a sorted ``[2, S]`` edge_index into CSR ``(ptr [N + 1], index [S])``."""
+    edge_index = torch.as_tensor(edge_index)
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise ValueError(f"{name}: similar edge_index must have shape [2, num_edges], got {list(edge_index.shape)}")
+    if edge_index.dtype.is_floating_point:
+        raise ValueError(f"{name}: similar edge_index must be an integer tensor, got {edge_index.dtype}")
+    row, col = edge_index.to(torch.int64)
+    _check_similar_edges(name, num_nodes, row, col)
+    counts = torch.bincount(row, minlength=num_nodes)  # (N,)
+    ptr = torch.zeros(num_nodes + 1, dtype=torch.int64, device=row.device)
+    torch.cumsum(counts, dim=0, out=ptr[1:])
+    return ptr, col.contiguous()
+
+
+def _empty_csr(num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.zeros(num_nodes + 1, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+
+
+def _check_probability(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+class ReplacementSampler:
+    r"""Replace sequence tokens by rho-weighted draws from their similar sets.
+
+    Each eligible token (kind item or query, allowed by ``mask``) is replaced
+    with probability ``beta_item`` or ``beta_query``. The replacement of token
+    ``s`` comes from the ``N - 1`` other nodes of its type, every node in
+    ``s``'s similar set being exactly ``rho`` times as likely as every node
+    outside it. A node with an empty similar set is replaced uniformly, ``s``
+    itself is never drawn, and an item stays an item, a query a query.
+
+    Method (exact, vectorised over every token of a batch, no enumeration of
+    the ``N`` nodes and no rejection loop):
+
+    1. Decide "similar or not" with probability
+       ``rho * S / (rho * S + N - 1 - S)`` (:func:`similar_draw_probability`),
+       precomputed per node.
+    2. Similar: draw an offset uniformly in ``[0, S)`` and read
+       ``index[ptr[s] + offset]`` from the CSR.
+    3. Not similar: draw a rank ``r`` uniformly in ``[0, N - 1 - S)``. Adding 1
+       when ``r`` reaches ``s``'s own rank among the non-similar nodes skips
+       ``s``. The answer is then ``r`` plus the number of similar ids whose
+       count of non-similar ids below them is at most ``r``. That count comes
+       from one ``torch.searchsorted`` on a flat key array, ``row * (N + 1)``
+       plus gap, which keeps each row in its own block.
+
+    Offsets come from 62-bit random integers reduced modulo the count, so the
+    draw is uniform up to a bias below ``count / 2**62``. Each call draws the
+    same amount of randomness for a ``(B, L)`` batch whatever its content, so a
+    seeded generator gives the same output for the same input.
+
+    Ablations:
+        * ``rho=1`` is uniform replacement: :meth:`uniform` builds it without a
+          graph, ``from_graph(..., rho=1.0)`` gives the same distribution.
+        * ``beta_item=0`` and ``beta_query=0`` leave every sequence unchanged
+          ("no augmentation"), as does not calling the sampler.
+
+    Defaults:
+        * ``beta_item = beta_query = 0.1``: on average 90% of each sequence
+          stays as observed, so the augmented sequence is still mostly the
+          user's own behaviour. At the usual maximum length of 50 tokens this
+          is 5 replacements per full sequence, and the chance that a token's
+          four nearest neighbours are all intact is ``0.9**4``, about 0.66.
+        * ``rho = 100``: rho has to grow with ``N / S`` before the similar set
+          matters at all, because with ``rho = 1`` a node with ``S`` similar
+          nodes out of ``N`` draws one with chance ``S / (N - 1)``. For a node
+          with 50 similar nodes among 10,000, ``rho = 100`` gives a similar draw
+          probability of about 0.33, so replacements lean towards related
+          nodes but still explore the rest of the catalogue. Tune rho per data
+          set (``docs/augmentation.md`` lists the bundled data's figures).
+
+    A node type with a single node has no other node to draw, so its tokens
+    are never replaced (a warning is emitted when ``beta > 0``).
+
+    Args:
+        num_items (int): number of item nodes ``I``.
+        item_similar_ptr (torch.Tensor): ``[I + 1]`` int64 CSR row pointers of
+            the item similar sets.
+        item_similar_index (torch.Tensor): ``[S_item]`` int64 similar item ids,
+            sorted within each row, without self-loops.
+        num_queries (int): number of query nodes ``Q``.
+        query_similar_ptr (torch.Tensor): ``[Q + 1]`` int64 CSR row pointers of
+            the query similar sets.
+        query_similar_index (torch.Tensor): ``[S_query]`` int64 similar query ids.
+        beta_item (float): chance that an eligible item token is replaced, in
+            ``[0, 1]``. Default :data:`DEFAULT_BETA_ITEM`.
+        beta_query (float): chance that an eligible query token is replaced,
+            in ``[0, 1]``. Default :data:`DEFAULT_BETA_QUERY`.
+        rho (float): weight of a similar node relative to a non-similar one,
+            at least 1. Default :data:`DEFAULT_RHO`.
+
+    Raises:
+        ValueError: on a beta outside ``[0, 1]``, a rho below 1 or a malformed
+            similar structure.
+
+    Example:
+        >>> ptr, index = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 0])
+        >>> sampler = ReplacementSampler(3, ptr, index, 1, torch.tensor([0, 0]),
+        ...     torch.tensor([], dtype=torch.long), beta_item=1.0, beta_query=1.0, rho=4.0)
+        >>> kinds = torch.tensor([[0, 2, 1, 1]])
+        >>> tokens = torch.tensor([[0, 0, 0, 2]])
+        >>> out = sampler(kinds, tokens, torch.Generator().manual_seed(0))
+        >>> out[0, :2].tolist()  # padding and the single query stay
+        [0, 0]
+        >>> out[0, 2].item() != 0 and out[0, 3].item() != 2
+        True
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        item_similar_ptr: torch.Tensor,
+        item_similar_index: torch.Tensor,
+        num_queries: int,
+        query_similar_ptr: torch.Tensor,
+        query_similar_index: torch.Tensor,
+        beta_item: float = DEFAULT_BETA_ITEM,
+        beta_query: float = DEFAULT_BETA_QUERY,
+        rho: float = DEFAULT_RHO,
+    ) -> None:
+        self.beta_item = _check_probability("beta_item", beta_item)
+        self.beta_query = _check_probability("beta_query", beta_query)
+        rho = float(rho)
+        if not rho >= 1.0 or rho == float("inf"):
+            raise ValueError(f"rho must be a finite number of at least 1, got {rho}")
+        self.rho = rho
+        self.items = SimilarTable.from_csr("item", int(num_items), item_similar_ptr, item_similar_index, rho)
+        self.queries = SimilarTable.from_csr("query", int(num_queries), query_similar_ptr, query_similar_index, rho)
+        for table, beta in ((self.items, self.beta_item), (self.queries, self.beta_query)):
+            if table.num_nodes == 1 and beta > 0:
+                warnings.warn(
+                    f"the {table.name} vocabulary has a single node, so {table.name} tokens are never replaced",
+                    stacklevel=2,
+                )
+        self._device_tables: dict[torch.device, tuple[SimilarTable, SimilarTable]] = {
+            self.items.ptr.device: (self.items, self.queries)
+        }
+
+    @classmethod
+    def from_graph(
+        cls,
+        data: HeteroData,
+        beta_item: float = DEFAULT_BETA_ITEM,
+        beta_query: float = DEFAULT_BETA_QUERY,
+        rho: float = DEFAULT_RHO,
+    ) -> ReplacementSampler:
+        """Build a sampler from the similar relations of a query-item graph.
+
+        Args:
+            data (HeteroData): graph with ``item`` and ``query`` node counts and
+                the ``("item", "similar", "item")`` and
+                ``("query", "similar", "query")`` edge_index tensors, each
+                ``[2, S]`` sorted by (row, column), without self-loops.
+            beta_item (float): chance that an item token is replaced.
+            beta_query (float): chance that a query token is replaced.
+            rho (float): weight of a similar node; ``1.0`` gives uniform replacement.
+
+        Returns:
+            ReplacementSampler: a sampler on the graph's device.
+
+        Raises:
+            ValueError: if a node type or similar relation is missing or malformed.
+        """
+        csr = {}
+        for node_type, edge_type in (("item", ITEM_SIMILAR), ("query", QUERY_SIMILAR)):
+            if node_type not in data.node_types:
+                raise ValueError(f"graph has no {node_type!r} nodes; found node types {data.node_types}")
+            num_nodes = data[node_type].num_nodes
+            if num_nodes is None:
+                raise ValueError(f"graph does not record the number of {node_type!r} nodes")
+            if edge_type not in data.edge_types or "edge_index" not in data[edge_type]:
+                raise ValueError(f"graph has no {edge_type} edge_index; found edge types {data.edge_types}")
+            csr[node_type] = (int(num_nodes), *_csr_from_edge_index(node_type, int(num_nodes), data[edge_type].edge_index))
+        return cls(
+            *csr["item"],
+            *csr["query"],
+            beta_item=beta_item,
+            beta_query=beta_query,
+            rho=rho,
+        )
+
+    @classmethod
+    def uniform(
+        cls,
+        num_items: int,
+        num_queries: int,
+        beta_item: float = DEFAULT_BETA_ITEM,
+        beta_query: float = DEFAULT_BETA_QUERY,
+    ) -> ReplacementSampler:
+        """Build the "uniform replacement" ablation: every other node equally likely, no graph needed.
+
+        Args:
+            num_items (int): number of item nodes.
+            num_queries (int): number of query nodes.
+            beta_item (float): chance that an item token is replaced.
+            beta_query (float): chance that a query token is replaced.
+
+        Returns:
+            ReplacementSampler: a sampler with empty similar sets and ``rho = 1``.
+        """
+        return cls(
+            num_items,
+            *_empty_csr(num_items),
+            num_queries,
+            *_empty_csr(num_queries),
+            beta_item=beta_item,
+            beta_query=beta_query,
+            rho=1.0,
+        )
+
+    @property
+    def num_items(self) -> int:
+        """Number of item nodes."""
+        return self.items.num_nodes
+
+    @property
+    def num_queries(self) -> int:
+        """Number of query nodes."""
+        return self.queries.num_nodes
+
+    def to(self, device: torch.device | str) -> ReplacementSampler:
+        """Move the look-up tables to ``device`` (in place) and return the sampler."""
+        self.items, self.queries = self._tables_on(torch.device(device))
+        return self
+
+    def _tables_on(self, device: torch.device) -> tuple[SimilarTable, SimilarTable]:
+        # Tables are copied once per device, so a CPU-built sampler can be
+        # called on CUDA batches without an explicit .to().
+        tables = self._device_tables.get(device)
+        if tables is None:
+            tables = (self.items.to(device), self.queries.to(device))
+            # "cuda" and "cuda:0" name the same device: key by both.
+            tables = self._device_tables.setdefault(tables[0].ptr.device, tables)
+            self._device_tables[device] = tables
+        return tables
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_items={self.num_items}, num_queries={self.num_queries}, "
+            f"beta_item={self.beta_item}, beta_query={self.beta_query}, rho={self.rho})"
+        )
+
+    def __call__(
+        self,
+        kinds: torch.Tensor,
+        tokens: torch.Tensor,
+        generator: torch.Generator,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return a copy of ``tokens`` with random replacements.
+
+        The inputs are not modified. Positions whose kind is padding or whose
+        ``mask`` is False keep their token; callers pass a mask that is False
+        at positions that must stay as observed (for example the targets).
+        After replacing query ids, look up the replaced queries' word bags
+        from the new ids.
+
+        Args:
+            kinds (torch.Tensor): ``(B, L)`` int64 event kinds, 0 padding, 1
+                item, 2 query.
+            tokens (torch.Tensor): ``(B, L)`` int64 item or query ids, 0-based
+                within the kind's vocabulary (any value at padding).
+            generator (torch.Generator): the only source of randomness, on the
+                same device as ``tokens``.
+            mask (torch.Tensor | None): ``(B, L)`` bool, True where a token may
+                be replaced. Default None allows every non-padding position.
+
+        Returns:
+            torch.Tensor: ``(B, L)`` int64 augmented ids on ``tokens``'s device.
+
+        Raises:
+            ValueError: on mismatched shapes or devices, an unknown kind or an
+                id outside its vocabulary.
+        """
+        self._check_batch(kinds, tokens, generator, mask)
+        items, queries = self._tables_on(tokens.device)
+
+        # Fixed-size draws, so the generator advances the same way for every
+        # batch of this shape regardless of its content.
+        uniforms = torch.rand(
+            (2, *tokens.shape), generator=generator, dtype=torch.float64, device=tokens.device
+        )  # (2, B, L): replace?, similar?
+        offset_bits = torch.randint(
+            0, 2**_OFFSET_BITS, tokens.shape, generator=generator, dtype=torch.int64, device=tokens.device
+        )  # (B, L)
+
+        eligible = kinds != KIND_PAD
+        if mask is not None:
+            eligible = eligible & mask
+        out = tokens.clone()
+        for kind, table, beta in ((KIND_ITEM, items, self.beta_item), (KIND_QUERY, queries, self.beta_query)):
+            if beta == 0.0 or table.num_nodes < 2:
+                continue
+            chosen = eligible & (kinds == kind) & (uniforms[0] < beta)  # (B, L)
+            nodes = tokens[chosen]  # (M,)
+            out[chosen] = table.draw(nodes, uniforms[1][chosen], offset_bits[chosen])
+        return out
+
+    def _check_batch(
+        self,
+        kinds: torch.Tensor,
+        tokens: torch.Tensor,
+        generator: torch.Generator,
+        mask: torch.Tensor | None,
+    ) -> None:
+        if tokens.dim() != 2 or kinds.shape != tokens.shape:
+            raise ValueError(
+                f"kinds and tokens must both have shape (B, L), got {list(kinds.shape)} and {list(tokens.shape)}"
+            )
+        if mask is not None and mask.shape != tokens.shape:
+            raise ValueError(f"mask must have the shape of tokens {list(tokens.shape)}, got {list(mask.shape)}")
+        if mask is not None and mask.dtype != torch.bool:
+            raise ValueError(f"mask must be a bool tensor, got {mask.dtype}")
+        if tokens.dtype != torch.int64 or kinds.dtype != torch.int64:
+            raise ValueError(f"kinds and tokens must be int64, got {kinds.dtype} and {tokens.dtype}")
+        devices = {kinds.device, tokens.device} | ({mask.device} if mask is not None else set())
+        if len(devices) != 1:
+            raise ValueError(f"kinds, tokens and mask must be on one device, got {sorted(map(str, devices))}")
+        if generator.device.type != tokens.device.type:
+            raise ValueError(
+                f"generator is on {generator.device} but tokens are on {tokens.device}; "
+                "create the generator with torch.Generator(device=tokens.device)"
+            )
+
+        unknown = (kinds != KIND_PAD) & (kinds != KIND_ITEM) & (kinds != KIND_QUERY)
+        is_item = kinds == KIND_ITEM
+        is_query = kinds == KIND_QUERY
+        bad_item = is_item & ((tokens < 0) | (tokens >= self.num_items))
+        bad_query = is_query & ((tokens < 0) | (tokens >= self.num_queries))
+        # One synchronising check for the common case, details only on failure.
+        if not (unknown | bad_item | bad_query).any():
+            return
+        for problem, message in (
+            (unknown, "kind {value} is unknown, expected 0 (padding), 1 (item) or 2 (query)"),
+            (bad_item, f"item id {{value}} is outside [0, {self.num_items})"),
+            (bad_query, f"query id {{value}} is outside [0, {self.num_queries})"),
+        ):
+            if problem.any():
+                row, col = (int(v) for v in torch.nonzero(problem)[0].tolist())
+                value = kinds[row, col].item() if problem is unknown else tokens[row, col].item()
+                raise ValueError(f"batch position ({row}, {col}): " + message.format(value=value))
