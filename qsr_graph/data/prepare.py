@@ -32,6 +32,9 @@ EVENT_COLUMNS = ("user", "session", "time", "order", "kind", "value")
 #: Separator between user and session in sequence ids under ``by_session``.
 SESSION_SEPARATOR = "/"
 
+#: Lowest accepted value of each integer option of :class:`PrepareConfig`.
+MINIMUMS = {"min_user_items": 2, "min_item_frequency": 1, "max_length": 1, "max_query_words": 1}
+
 
 @dataclass
 class PrepareConfig:
@@ -67,8 +70,7 @@ class PrepareConfig:
     max_query_words: int = DEFAULT_MAX_QUERY_WORDS
 
     def __post_init__(self) -> None:
-        for name, lowest in (("min_user_items", 2), ("min_item_frequency", 1),
-                             ("max_length", 1), ("max_query_words", 1)):
+        for name, lowest in MINIMUMS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -210,7 +212,7 @@ def _check_events(events: pd.DataFrame) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(f"event table row {row}: kind must be {KIND_ITEM} (item) or "
-                         f"{KIND_QUERY} (query), got {kinds[row]!r}")
+                         f"{KIND_QUERY} (query), got {kinds[row].item()!r}")
     for column in ("user", "time", "order", "value"):
         missing_values = events[column].isna().to_numpy()
         if missing_values.any():
