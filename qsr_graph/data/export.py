@@ -48,8 +48,9 @@ def recbole_interactions(dataset: SequenceDataset) -> pd.DataFrame:
     has_query = query_position >= dataset.offsets[sequence]
     item_query = np.where(has_query, dataset.tokens[np.maximum(query_position, 0)], -1)[is_item]
 
-    bags = _query_bags(dataset)
-    query_column = np.where(item_query >= 0, bags[np.maximum(item_query, 0)], "")
+    # A trailing empty bag serves the items with no query before them (index -1).
+    bags = np.append(_query_bags(dataset), "")
+    query_column = bags[item_query]
 
     item_sequence = sequence[is_item]
     millis = np.round(dataset.times[is_item] * 1000.0).astype(np.int64)
