@@ -1,0 +1,272 @@
+"""Tests of recommending from raw histories."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from qsr_graph.data import KIND_ITEM, KIND_QUERY, SequenceDataset
+from qsr_model.config import ModelConfig
+from qsr_model.explain import Explanation, QueryItemLinks
+from qsr_model.query_seqrec import QuerySeqRec
+from qsr_model.recommend import (
+    EmptyHistoryError,
+    HistoryError,
+    HistoryWarning,
+    Recommender,
+    RunFolderError,
+    Vocabulary,
+    parse_event,
+)
+
+# Items a, b, c, d; queries "hot air balloon", "paris hotel", "paris"; with two
+# words per query, the words are hot, air, paris, hotel (ids 0 to 3).
+SEQUENCES = {
+    "u1": [("query", "Hot air balloon"), ("item", "a"), ("item", "b"),
+           ("query", "Paris hotel"), ("item", "c"), ("item", "d")],
+    "u2": [("item", "b"), ("query", "paris"), ("item", "c"), ("item", "a")],
+}
+
+
+@pytest.fixture
+def dataset() -> SequenceDataset:
+    return SequenceDataset.from_sequences(SEQUENCES, max_query_words=2)
+
+
+def make_recommender(dataset: SequenceDataset, max_length: int = 4, use_queries: bool = True,
+                     links: QueryItemLinks | None = None) -> Recommender:
+    torch.manual_seed(0)
+    model = QuerySeqRec(ModelConfig(hidden_size=8, num_heads=2, max_length=max_length),
+                        num_items=dataset.num_items, num_words=dataset.num_words)
+    # Spread the embeddings so that different inputs give clearly different scores.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_()
+    return Recommender(model, Vocabulary.from_dataset(dataset), max_length=max_length,
+                       use_queries=use_queries, links=links)
+
+
+def no_warnings(recommender: Recommender, history: list) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return recommender.score(history)
+
+
+# Parsing -----------------------------------------------------------------
+
+
+def test_parse_event_forms():
+    assert parse_event("q:hot air balloon") == ("query", "hot air balloon")
+    assert parse_event("i: 12345 ") == ("item", "12345")
+    assert parse_event(("query", "paris")) == ("query", "paris")
+    assert parse_event(["item", 7]) == ("item", "7")
+
+
+@pytest.mark.parametrize("event, message", [
+    ("x:paris", r"'x:paris' must start with 'q:' \(a query\) or 'i:'"),
+    ("paris", r"'paris' must start with 'q:'"),
+    (("place", "paris"), r"\('place', 'paris'\) is not an event"),
+    (("query", 3), r"the query in \('query', 3\) must be a string"),
+    (("item", True), r"the item in \('item', True\) must be a string"),
+    ("i:  ", r"'i:  ' has an empty item"),
+    ("q:", r"'q:' has an empty query"),
+    (42, r"42 is not an event"),
+])
+def test_parse_event_rejects(event, message):
+    with pytest.raises(HistoryError, match=message):
+        parse_event(event, where="history, event 0")
+
+
+# Vocabulary --------------------------------------------------------------
+
+
+def test_query_bag_known_query_uses_stored_bag(dataset):
+    vocab = Vocabulary.from_dataset(dataset)
+    # Stored with max_query_words=2, so "balloon" is not in the bag.
+    assert vocab.query_bag("HOT air balloon") == (0, [0, 1], [])
+
+
+def test_query_bag_new_query_keeps_known_words(dataset):
+    vocab = Vocabulary.from_dataset(dataset)
+    assert vocab.query_bag("zeppelin over Paris hotel") == (-1, [2, 3], ["zeppelin", "over"])
+    assert vocab.query_bag("balloon hotel paris hot") == (-1, [3, 2], ["balloon"])
+    assert vocab.query_bag("zeppelin") == (-1, [], ["zeppelin"])
+
+
+# Encoding ----------------------------------------------------------------
+
+
+def test_encode_history(dataset):
+    recommender = make_recommender(dataset)
+    encoded = recommender.encode(["i:b", ("query", "paris"), "i:a"])
+    assert encoded.kinds == [KIND_ITEM, KIND_QUERY, KIND_ITEM]
+    assert encoded.tokens == [1, 2, 0]
+    assert encoded.bags == [[], [2], []]
+    assert encoded.positions == [0, 1, 2]
+    assert encoded.texts == ["", "paris", ""]
+    assert encoded.seen_items == [0, 1]
+
+
+def test_encode_keeps_latest_events(dataset):
+    recommender = make_recommender(dataset, max_length=2)
+    encoded = recommender.encode(["i:a", "i:b", "q:paris", "i:c"])
+    assert encoded.tokens == [2, 2]
+    assert encoded.positions == [2, 3]
+    assert encoded.seen_items == [0, 1, 2]
+
+
+def test_unknown_items_one_warning(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.warns(HistoryWarning) as record:
+        encoded = recommender.encode(["i:zz", "i:a", "i:yy", "q:paris"], label="line 3")
+    assert len(record) == 1
+    assert str(record[0].message) == "line 3: skipped 2 unknown item(s): 'zz', 'yy'"
+    assert encoded.tokens == [0, 2]
+    assert encoded.positions == [1, 3]
+
+
+def test_unknown_query_words_dropped(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.warns(HistoryWarning, match="dropped query word.*: 'zeppelin'"):
+        scores = recommender.score(["i:a", "q:zeppelin paris"])
+    # "paris" alone is the known query with the same bag.
+    expected = no_warnings(recommender, ["i:a", "q:paris"])
+    assert scores.tolist() == expected.tolist()
+
+
+def test_query_without_known_word_skipped(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.warns(HistoryWarning, match="skipped 1 query.* with no known word: 'zeppelin'"):
+        scores = recommender.score(["i:a", "q:zeppelin", "i:b"])
+    assert scores.tolist() == no_warnings(recommender, ["i:a", "i:b"]).tolist()
+
+
+def test_empty_history_error(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.raises(EmptyHistoryError, match="history: cannot recommend from an empty history: "
+                                                 "it has no events"):
+        recommender.recommend([])
+
+
+def test_history_of_unknown_events_error(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.warns(HistoryWarning, match="'zz'"):
+        with pytest.raises(EmptyHistoryError, match="none of its events is known to the run"):
+            recommender.recommend(["i:zz", "q:zeppelin"])
+
+
+def test_history_must_be_a_list(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.raises(HistoryError, match="a history must be a list of events, got str"):
+        recommender.recommend("i:a")
+
+
+def test_bad_event_names_its_place(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.raises(HistoryError, match=r"history 1, event 1: 'x:a' must start with"):
+        recommender.recommend_batch([["i:a"], ["i:a", "x:a"]])
+
+
+def test_model_without_queries_ignores_them(dataset):
+    recommender = make_recommender(dataset, use_queries=False)
+    with pytest.warns(HistoryWarning, match="trained without queries") as record:
+        scores = recommender.score(["i:a", "q:paris", "i:b"])
+        recommender.score(["q:paris", "i:b"])
+    assert len(record) == 1
+    assert scores.tolist() == no_warnings(recommender, ["i:a", "i:b"]).tolist()
+    with pytest.raises(EmptyHistoryError, match="trained without queries"):
+        recommender.score(["q:paris"])
+
+
+# Scoring and top-k -------------------------------------------------------
+
+
+def test_queries_change_scores(dataset):
+    recommender = make_recommender(dataset)
+    first = recommender.score(["i:a", "q:hot air"])
+    second = recommender.score(["i:a", "q:paris hotel"])
+    assert not torch.allclose(first, second)
+
+
+def test_batch_scores_match_single(dataset):
+    recommender = make_recommender(dataset)
+    histories = [["i:a"], ["q:paris", "i:b", "q:hot air", "i:c"], ["i:d", "q:paris hotel"]]
+    batch = recommender.score_encoded([recommender.encode(h) for h in histories])
+    for row, history in enumerate(histories):
+        assert torch.allclose(batch[row], recommender.score(history), atol=1e-5)
+
+
+def test_recommend_top_k_order(dataset):
+    recommender = make_recommender(dataset)
+    scores = recommender.score(["i:a", "q:paris"])
+    result = recommender.recommend(["i:a", "q:paris"], k=3)
+    order = scores.argsort(descending=True)[:3].tolist()
+    assert [r.item for r in result] == [dataset.item_ids[i] for i in order]
+    assert [r.score for r in result] == scores[order].tolist()
+    assert all(r.explanation is None for r in result)
+
+
+def test_recommend_k_above_catalogue(dataset):
+    recommender = make_recommender(dataset)
+    assert len(recommender.recommend(["i:a"], k=10)) == 4
+
+
+def test_recommend_exclude_history(dataset):
+    recommender = make_recommender(dataset, max_length=2)
+    # "a" is cut by max_length but still excluded.
+    result = recommender.recommend(["i:a", "i:b", "i:c"], k=10, exclude_history=True)
+    assert [r.item for r in result] == ["d"]
+
+
+def test_recommend_rejects_bad_k(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.raises(ValueError, match="k must be at least 1, got 0"):
+        recommender.recommend(["i:a"], k=0)
+
+
+def test_recommend_batch_small_chunks(dataset):
+    recommender = make_recommender(dataset)
+    histories = [["i:a"], ["i:b", "q:paris"], ["i:c"]]
+    whole = recommender.recommend_batch(histories, k=2)
+    chunked = recommender.recommend_batch(histories, k=2, batch_size=1)
+    assert [[r.item for r in recs] for recs in chunked] == [[r.item for r in recs] for recs in whole]
+
+
+# Explanations ------------------------------------------------------------
+
+
+def test_explain_prefers_latest_query(dataset):
+    # "hot air balloon" (0) leads to a (weight 2) and b (weight 1); "paris hotel" (1) to a (5).
+    links = QueryItemLinks.from_edges(np.array([[0, 0, 1], [0, 1, 0]]),
+                                      np.array([2.0, 1.0, 5.0]), num_queries=3)
+    recommender = make_recommender(dataset, links=links)
+    history = ["q:hot air balloon", "i:c", "q:paris hotel", "q:new query paris"]
+    with pytest.warns(HistoryWarning, match="'new', 'query'"):
+        result = {r.item: r.explanation for r in recommender.recommend(history, k=4, explain=True)}
+    assert result == {
+        "a": Explanation(query="paris hotel", position=2, weight=5.0),
+        "b": Explanation(query="hot air balloon", position=0, weight=1.0),
+        "c": None,
+        "d": None,
+    }
+
+
+def test_explain_needs_graph(dataset):
+    recommender = make_recommender(dataset)
+    with pytest.raises(ValueError, match="explanations need the run's graph"):
+        recommender.recommend(["i:a"], explain=True)
+
+
+# Loading -----------------------------------------------------------------
+
+
+def test_load_missing_run_folder(tmp_path):
+    with pytest.raises(RunFolderError, match="missing: run folder not found"):
+        Recommender.load(tmp_path / "missing")
+
+
+def test_load_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(RunFolderError, match=r"not a qsr run \(no config.json\)"):
+        Recommender.load(tmp_path)
