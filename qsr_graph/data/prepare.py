@@ -32,6 +32,20 @@ EVENT_COLUMNS = ("user", "session", "time", "order", "kind", "value")
 #: Separator between user and session in sequence ids under ``by_session``.
 SESSION_SEPARATOR = "/"
 
+# Reasons for dropped events, as listed in ``stats["dropped_events"]``:
+QUERY_WITHOUT_WORDS = "query without words"
+REPEATED_ITEM = "repeated item"
+REPEATED_QUERY = "repeated query"
+RARE_ITEM = "rare item"
+QUERY_AFTER_LAST_ITEM = "query after the last item"
+SHORT_SEQUENCE = "in a dropped sequence"
+OUTSIDE_WINDOW = "older than the max_length window"
+
+# Reasons for dropped sequences, as listed in ``stats["dropped_sequences"]``:
+NO_ITEM_EVENTS = "no item events"
+TOO_FEW_ITEM_EVENTS = "fewer item events than min_user_items"
+TOO_FEW_AFTER_RARE_ITEMS = "too few item events once rare items are dropped"
+
 #: Lowest accepted value of each integer option of :class:`PrepareConfig`.
 MINIMUMS = {"min_user_items": 2, "min_item_frequency": 1, "max_length": 1, "max_query_words": 1}
 
@@ -145,7 +159,7 @@ def prepare(
     dropped_events: dict[str, int] = {}
 
     # Normalise queries and sort:
-    table, item_values, query_keys, dropped_events["empty_query"] = _encode(events)
+    table, item_values, query_keys, dropped_events[QUERY_WITHOUT_WORDS] = _encode(events)
     table, seq_names = _sort(table, events, config.by_session)
     num_input_sequences = len(seq_names)
     items_at_start = _items_per_sequence(table, num_input_sequences)
@@ -153,26 +167,26 @@ def prepare(
     # Collapse repeats, then filter rare items and collapse again:
     table = _collapse_repeats(table, config.keep_repeats, dropped_events)
     items_after_collapse = _items_per_sequence(table, num_input_sequences)
-    table, dropped_events["rare_item"] = _drop_rare_items(
+    table, dropped_events[RARE_ITEM] = _drop_rare_items(
         table, len(item_values), config.min_item_frequency)
     table = _collapse_repeats(table, config.keep_repeats, dropped_events)
 
     # Drop trailing queries and short sequences:
     is_last_or_before = _before_last_item(table)
-    dropped_events["trailing_query"] = int(len(table) - is_last_or_before.sum())
+    dropped_events[QUERY_AFTER_LAST_ITEM] = int(len(table) - is_last_or_before.sum())
     table = table.keep(is_last_or_before)
     items_left = _items_per_sequence(table, num_input_sequences)
     dropped_sequences = {
-        "no_item_events": int(np.sum(items_at_start == 0)),
-        "too_few_item_events": int(np.sum((items_at_start > 0)
+        NO_ITEM_EVENTS: int(np.sum(items_at_start == 0)),
+        TOO_FEW_ITEM_EVENTS: int(np.sum((items_at_start > 0)
                                           & (items_after_collapse < config.min_user_items))),
-        "too_few_after_rare_items": int(np.sum((items_after_collapse >= config.min_user_items)
+        TOO_FEW_AFTER_RARE_ITEMS: int(np.sum((items_after_collapse >= config.min_user_items)
                                                & (items_left < config.min_user_items))),
     }
     long_enough = items_left >= config.min_user_items
     before_short = len(table)
     table = table.keep(long_enough[table.seq])
-    dropped_events["short_sequence"] = before_short - len(table)
+    dropped_events[SHORT_SEQUENCE] = before_short - len(table)
     if not len(table):
         raise ValueError(
             f"no sequence has at least min_user_items={config.min_user_items} item events "
@@ -181,7 +195,7 @@ def prepare(
 
     # Truncate to the most recent events:
     in_window = _recent_window(table, config.max_length)
-    dropped_events["truncated"] = int(len(table) - in_window.sum())
+    dropped_events[OUTSIDE_WINDOW] = int(len(table) - in_window.sum())
     table = table.keep(in_window)
 
     dataset = _build_dataset(table, seq_names, item_values, query_keys, config)
@@ -289,15 +303,15 @@ def _sort(table: _Events, events: pd.DataFrame, by_session: bool) -> tuple[_Even
 
 def _collapse_repeats(table: _Events, keep_repeats: bool, dropped: dict[str, int]) -> _Events:
     """Drop events that repeat the event just before them in the same sequence."""
-    dropped.setdefault("repeated_item", 0)
-    dropped.setdefault("repeated_query", 0)
+    dropped.setdefault(REPEATED_ITEM, 0)
+    dropped.setdefault(REPEATED_QUERY, 0)
     if keep_repeats or len(table) < 2:
         return table
     repeat = np.zeros(len(table), dtype=bool)
     repeat[1:] = ((table.seq[1:] == table.seq[:-1]) & (table.kind[1:] == table.kind[:-1])
                   & (table.token[1:] == table.token[:-1]))
-    dropped["repeated_item"] += int(np.sum(repeat & (table.kind == KIND_ITEM)))
-    dropped["repeated_query"] += int(np.sum(repeat & (table.kind == KIND_QUERY)))
+    dropped[REPEATED_ITEM] += int(np.sum(repeat & (table.kind == KIND_ITEM)))
+    dropped[REPEATED_QUERY] += int(np.sum(repeat & (table.kind == KIND_QUERY)))
     return table.keep(~repeat)
 
 

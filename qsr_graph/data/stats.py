@@ -87,8 +87,8 @@ def format_stats(stats: dict[str, Any], by_session: bool = False) -> str:
             "users". (default: ``False``)
 
     Returns:
-        The table (one header line, one value line) followed by one line per
-        group of drop counts, without a final newline.
+        The table (one header line, one value line) followed by each group of
+        drop counts, one reason per line, without a final newline.
     """
     labels = [label for _, label in TABLE_COLUMNS]
     values = [_format_value(stats[key]) for key, _ in TABLE_COLUMNS]
@@ -98,9 +98,15 @@ def format_stats(stats: dict[str, Any], by_session: bool = False) -> str:
     for key, label in DROP_GROUPS:
         if key == "dropped_sequences":
             label = "sessions dropped" if by_session else "users dropped"
-        counts = stats.get(key, {})
-        listed = ", ".join(f"{reason} {count:,}" for reason, count in counts.items())
-        lines.append(f"{label}: {listed or 'none'}")
+        counts = {reason: f"{count:,}" for reason, count in stats.get(key, {}).items()}
+        if not counts:
+            lines.append(f"{label}: none")
+            continue
+        lines.append(f"{label}:")
+        reason_width = max(len(reason) for reason in counts)
+        count_width = max(len(count) for count in counts.values())
+        lines.extend(f"  {reason.ljust(reason_width)}  {count.rjust(count_width)}"
+                     for reason, count in counts.items())
     return "\n".join(lines)
 
 

@@ -41,16 +41,16 @@ REPEATS = [("u1", 1, "i", "a"), ("u1", 2, "i", "a"), ("u1", 3, "q", "x"),
 def test_prepare_collapses_repeats():
     ds = prepare(make_events(REPEATS))
     assert decoded(ds) == {"u1": ["a", "?x", "b", "c"]}
-    assert ds.stats["dropped_events"]["repeated_item"] == 2
-    assert ds.stats["dropped_events"]["repeated_query"] == 1
+    assert ds.stats["dropped_events"]["repeated item"] == 2
+    assert ds.stats["dropped_events"]["repeated query"] == 1
     assert ds.times.tolist() == [1.0, 3.0, 5.0, 7.0]
 
 
 def test_prepare_keep_repeats():
     ds = prepare(make_events(REPEATS), PrepareConfig(keep_repeats=True))
     assert decoded(ds) == {"u1": ["a", "a", "?x", "?x", "b", "b", "c"]}
-    assert ds.stats["dropped_events"]["repeated_item"] == 0
-    assert ds.stats["dropped_events"]["repeated_query"] == 0
+    assert ds.stats["dropped_events"]["repeated item"] == 0
+    assert ds.stats["dropped_events"]["repeated query"] == 0
 
 
 def test_prepare_repeats_apart_are_kept():
@@ -90,13 +90,14 @@ def test_prepare_min_user_items_drops_with_reasons():
     ds = prepare(make_events(rows))
     assert decoded(ds) == {"u3": ["a", "b", "c"]}
     assert ds.stats["dropped_sequences"] == {
-        "no_item_events": 1, "too_few_item_events": 2, "too_few_after_rare_items": 0}
+        "no item events": 1, "fewer item events than min_user_items": 2,
+        "too few item events once rare items are dropped": 0}
     assert ds.stats["input_sequences"] == 4
-    assert ds.stats["dropped_events"]["short_sequence"] == 4
+    assert ds.stats["dropped_events"]["in a dropped sequence"] == 4
 
     two = prepare(make_events(rows), PrepareConfig(min_user_items=2))
     assert decoded(two) == {"u1": ["a", "b"], "u2": ["a", "b"], "u3": ["a", "b", "c"]}
-    assert two.stats["dropped_sequences"]["too_few_item_events"] == 0
+    assert two.stats["dropped_sequences"]["fewer item events than min_user_items"] == 0
 
 
 def test_prepare_min_item_frequency():
@@ -107,9 +108,9 @@ def test_prepare_min_item_frequency():
     ds = prepare(make_events(rows), PrepareConfig(min_item_frequency=2))
     # x and y occur once; dropping x brings u1's two a together, which collapse.
     assert decoded(ds) == {"u1": ["a", "b", "c"], "u2": ["a", "b", "c"]}
-    assert ds.stats["dropped_events"]["rare_item"] == 2
-    assert ds.stats["dropped_events"]["repeated_item"] == 1
-    assert ds.stats["dropped_sequences"]["too_few_after_rare_items"] == 1
+    assert ds.stats["dropped_events"]["rare item"] == 2
+    assert ds.stats["dropped_events"]["repeated item"] == 1
+    assert ds.stats["dropped_sequences"]["too few item events once rare items are dropped"] == 1
     assert ds.item_ids == ["a", "b", "c"]
 
 
@@ -119,7 +120,7 @@ def test_prepare_drops_trailing_queries():
     ds = prepare(make_events(rows))
     assert decoded(ds) == {"u1": ["a", "?mid", "b", "c"]}
     assert ds.query_texts == ["mid"]
-    assert ds.stats["dropped_events"]["trailing_query"] == 2
+    assert ds.stats["dropped_events"]["query after the last item"] == 2
 
 
 def test_prepare_truncation_keeps_recent_events():
@@ -132,7 +133,7 @@ def test_prepare_truncation_keeps_recent_events():
     assert val_pos.tolist() == [2]
     assert test_pos.tolist() == [3]
     assert ds.train_mask().tolist() == [True, True, False, False]
-    assert ds.stats["dropped_events"]["truncated"] == 3
+    assert ds.stats["dropped_events"]["older than the max_length window"] == 3
     assert ds.item_ids == ["b", "c", "d", "e"]
     assert ds.query_texts == []
 
@@ -171,7 +172,7 @@ def test_prepare_drops_queries_without_words():
             ("u1", 4, "i", "c")]
     ds = prepare(make_events(rows))
     assert decoded(ds) == {"u1": ["a", "b", "c"]}
-    assert ds.stats["dropped_events"]["empty_query"] == 1
+    assert ds.stats["dropped_events"]["query without words"] == 1
 
 
 def test_prepare_vocabularies():

@@ -12,7 +12,7 @@ def tiny():
         "u2": [("item", "a"), ("query", "red shoes"), ("item", "b")],
     })
     ds.stats = {"dropped_rows": {"unknown_reference": 2},
-                "dropped_sequences": {"no_item_events": 1, "too_few_item_events": 1200}}
+                "dropped_sequences": {"no item events": 1, "too few item events": 1200}}
     return ds
 
 
@@ -38,7 +38,7 @@ def test_dataset_stats_averages(tiny):
 def test_dataset_stats_copies_drops(tiny):
     stats = dataset_stats(tiny)
     assert stats["dropped_rows"] == {"unknown_reference": 2}
-    assert stats["dropped_sequences"] == {"no_item_events": 1, "too_few_item_events": 1200}
+    assert stats["dropped_sequences"] == {"no item events": 1, "too few item events": 1200}
     assert stats["dropped_events"] == {}
 
 
@@ -47,12 +47,15 @@ def test_format_stats_table(tiny):
     assert text.splitlines() == [
         "#Inter  #I  #S  #Q   A-I  A-S items  A-S events   A-Q  words/query  query events",
         "     5   3   2   2  1.67       2.50        4.00  1.50         1.50             3",
-        "rows dropped by the reader: unknown_reference 2",
+        "rows dropped by the reader:",
+        "  unknown_reference  2",
         "events dropped while preparing: none",
-        "users dropped: no_item_events 1, too_few_item_events 1,200",
+        "users dropped:",
+        "  no item events           1",
+        "  too few item events  1,200",
     ]
 
 
 def test_format_stats_names_sessions(tiny):
     text = format_stats(dataset_stats(tiny), by_session=True)
-    assert text.splitlines()[-1] == "sessions dropped: no_item_events 1, too_few_item_events 1,200"
+    assert text.splitlines()[-3] == "sessions dropped:"
