@@ -1,7 +1,7 @@
 """Graph-based sequence augmentation: rho-weighted replacement of tokens.
 
 :class:`ReplacementSampler` replaces items by items and queries by queries,
-favouring the replacement token's similar set (its two-hop neighbours in the
+favouring the replaced token's similar set (its two-hop neighbours in the
 query-item graph) by a factor rho.
 """
 from __future__ import annotations
@@ -186,9 +186,10 @@ class SimilarTable:
 
         # Non-similar branch: the pick-th node outside the similar set and
         # other than the node itself. Skipping the node first turns the pick
-        # into a rank among all non-similar nodes; then every similar id whose
-        # gap (non-similar ids below it) is at most that rank lies below the
-        # answer, and counting them with searchsorted maps the rank to an id.
+        # into a rank among all non-similar nodes. Every similar id whose gap
+        # (non-similar ids below it) is at most that rank lies below the
+        # result, so adding their count, found by searchsorted, maps the rank
+        # to a node id.
         other = ~from_similar
         other_nodes = nodes[other]
         rank = pick[other]
@@ -273,7 +274,7 @@ class ReplacementSampler:
        ``index[ptr[s] + offset]`` from the CSR.
     3. Not similar: draw a rank ``r`` uniformly in ``[0, N - 1 - S)``. Adding 1
        when ``r`` reaches ``s``'s own rank among the non-similar nodes skips
-       ``s``. The answer is then ``r`` plus the number of similar ids whose
+       ``s``. The drawn id is then ``r`` plus the number of similar ids whose
        count of non-similar ids below them is at most ``r``. That count comes
        from one ``torch.searchsorted`` on a flat key array, ``row * (N + 1)``
        plus gap, which keeps each row in its own block.
@@ -484,8 +485,8 @@ class ReplacementSampler:
         """Return a copy of ``tokens`` with random replacements.
 
         The inputs are not modified. Positions whose kind is padding or whose
-        ``mask`` is False keep their token; callers pass a mask that is False
-        at positions that must stay as observed (for example the targets).
+        ``mask`` is False keep their token. Pass a mask that is False at
+        positions that must stay as observed, for example the targets.
         After replacing query ids, look up the replaced queries' word bags
         from the new ids.
 
