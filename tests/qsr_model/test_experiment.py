@@ -1,0 +1,122 @@
+import json
+
+import pytest
+
+from qsr_model.config import ModelConfig, TrainConfig
+from qsr_model.experiment import (
+    VARIANTS,
+    ExperimentTable,
+    TableRow,
+    parse_variants,
+    write_results,
+)
+
+
+def _model_row(name, label, values):
+    runs = [{"seed": seed, "test": {"HR@20": hr, "NDCG@20": ndcg, "HR@10": hr / 2,
+                                    "NDCG@10": ndcg / 2},
+             "best_epoch": 10 + seed, "epochs_run": 20 + seed, "run_dir": f"runs/{name}-seed{seed}"}
+            for seed, (hr, ndcg) in enumerate(values)]
+    return TableRow(name, label, "model", runs)
+
+
+def _reference_row(name, label, hr, ndcg):
+    return TableRow(name, label, "reference",
+                    [{"test": {"HR@20": hr, "NDCG@20": ndcg, "HR@10": hr, "NDCG@10": ndcg}}])
+
+
+@pytest.fixture
+def table():
+    rows = [
+        _model_row("query-seqrec", "Query-SeqRec", [(0.30, 0.20), (0.34, 0.22)]),
+        _model_row("uniform", "Uniform", [(0.24, 0.16), (0.26, 0.16)]),
+        _model_row("sasrec", "SASRec", [(0.20, 0.10), (0.20, 0.10)]),
+        _reference_row("repeat", "Repeat", 0.26, 0.18),
+    ]
+    return ExperimentTable(
+        rows=rows,
+        dataset={"name": "tiny", "num_users": 3, "num_items": 4, "num_queries": 2, "num_events": 15},
+        settings={"seeds": [0, 1], "variants": ["query-seqrec", "uniform", "sasrec"]},
+        command="qsr experiment tiny --seeds 2 --output out")
+
+
+def test_variant_train_configs():
+    base = TrainConfig(beta_item=0.2, beta_query=0.3, rho=5.0)
+    full = VARIANTS["query-seqrec"].train_config(base, seed=4)
+    uniform = VARIANTS["uniform"].train_config(base, seed=4)
+    plain = VARIANTS["no-augmentation"].train_config(base, seed=4)
+    sasrec = VARIANTS["sasrec"].train_config(base, seed=4)
+    assert (full.seed, full.use_queries, full.augmentation, full.beta_item, full.beta_query,
+            full.rho) == (4, True, True, 0.2, 0.3, 5.0)
+    assert (uniform.use_queries, uniform.augmentation, uniform.rho) == (True, True, 1.0)
+    assert (plain.use_queries, plain.augmentation, plain.beta_item, plain.beta_query) == (
+        True, False, 0.0, 0.0)
+    assert (sasrec.use_queries, sasrec.augmentation, sasrec.beta_item) == (False, False, 0.0)
+
+
+def test_parse_variants_keeps_table_order():
+    assert [v.name for v in parse_variants(["sasrec", "query-seqrec"])] == ["query-seqrec", "sasrec"]
+    assert [v.name for v in parse_variants(None)] == [
+        "query-seqrec", "uniform", "no-augmentation", "sasrec"]
+
+
+def test_parse_variants_rejects_unknown():
+    with pytest.raises(ValueError, match="unknown variant\\(s\\) bert4rec"):
+        parse_variants(["bert4rec"])
+
+
+def test_table_mean_std_and_change(table):
+    qsr = table.row("query-seqrec")
+    assert qsr.mean("HR@20") == pytest.approx(0.32)
+    # Sample standard deviation of (0.30, 0.34): 0.02 * sqrt(2).
+    assert qsr.std("HR@20") == pytest.approx(0.0282843, abs=1e-6)
+    assert table.relative_change(qsr, "HR@20") == pytest.approx(0.6)
+    assert table.relative_change(qsr, "NDCG@20") == pytest.approx(1.1)
+    assert table.relative_change(table.row("sasrec"), "HR@20") is None
+    assert table.row("repeat").std("HR@20") is None
+
+
+def test_table_repeat_sentences(table):
+    assert table.repeat_sentences() == [
+        "Query-SeqRec beats the repeat row on HR@20 and NDCG@20 "
+        "(mean HR@20 0.3200 against 0.2600, NDCG@20 0.2100 against 0.1800).",
+        "Uniform does not beat the repeat row "
+        "(mean HR@20 0.2500 against 0.2600, NDCG@20 0.1600 against 0.1800).",
+        "SASRec does not beat the repeat row "
+        "(mean HR@20 0.2000 against 0.2600, NDCG@20 0.1000 against 0.1800).",
+    ]
+
+
+def test_table_markdown_rows(table):
+    lines = table.format_table().splitlines()
+    assert lines[2] == ("| Model | HR@20 | NDCG@20 | HR@10 | NDCG@10 | Change HR@20 | "
+                        "Change NDCG@20 | Best epoch |")
+    assert lines[4] == ("| Query-SeqRec | 0.3200 ± 0.0283 | 0.2100 ± 0.0141 | 0.1600 ± 0.0141 | "
+                        "0.1050 ± 0.0071 | +60.0% | +110.0% | 10, 11 |")
+    assert lines[6] == ("| SASRec | 0.2000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | "
+                        "0.0500 ± 0.0000 | – | – | 10, 11 |")
+    assert lines[7] == "| Repeat | 0.2600 | 0.1800 | 0.2600 | 0.1800 | +30.0% | +80.0% | no training |"
+
+
+def test_write_results_files(table, tmp_path):
+    write_results(table, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "results.md", "results.png"]
+    markdown = (tmp_path / "results.md").read_text()
+    assert "Dataset: tiny, 3 users, 4 items, 2 queries, 15 events." in markdown
+    assert "qsr experiment tiny --seeds 2 --output out" in markdown
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert [row["name"] for row in stored["rows"]] == ["query-seqrec", "uniform", "sasrec", "repeat"]
+    assert stored["rows"][0]["summary"]["HR@20"]["mean"] == pytest.approx(0.32)
+    assert stored["rows"][0]["runs"][1]["best_epoch"] == 11
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_experiment_rejects_bad_seeds(tmp_path):
+    from qsr_graph.data import SequenceDataset
+    from qsr_model.experiment import run_experiment
+
+    dataset = SequenceDataset.from_sequences({"u": [("item", "a"), ("item", "b"), ("item", "c")]})
+    with pytest.raises(ValueError, match="seeds must be distinct, got \\[0, 0\\]"):
+        run_experiment(dataset, None, ["sasrec"], [0, 0], ModelConfig(), TrainConfig(), tmp_path)
+    with pytest.raises(ValueError, match="variants with augmentation need the graph"):
+        run_experiment(dataset, None, ["uniform"], [0], ModelConfig(), TrainConfig(), tmp_path)
