@@ -6,9 +6,6 @@ import pandas as pd
 
 from qsr_graph.data.readers._files import Table
 
-_EPOCH = pd.Timestamp(0, tz="UTC")
-
-
 def _first(mask: pd.Series) -> int:
     """Return the position of the first True value of a boolean Series."""
     return int(np.argmax(mask.to_numpy()))
@@ -80,8 +77,15 @@ def to_seconds_from_numbers(table: Table, column: str) -> np.ndarray:
 
 
 def _seconds(stamps: pd.Series) -> np.ndarray:
-    """Return UTC timestamps as float64 UNIX seconds."""
-    return ((stamps - _EPOCH) / pd.Timedelta(1, "s")).to_numpy(dtype=np.float64)
+    """Return UTC timestamps as float64 UNIX seconds.
+
+    Whole seconds and the fraction are converted apart and then added, so a
+    millisecond time gets the float nearest to it; dividing nanoseconds by 1e9
+    would first round the nanosecond count to a float.
+    """
+    nanoseconds = stamps.dt.as_unit("ns").astype("int64").to_numpy()
+    whole, rest = np.divmod(nanoseconds, 1_000_000_000)
+    return whole.astype(np.float64) + rest / 1e9
 
 
 def to_seconds_from_datetimes(
