@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from qsr_graph.data.dataset import KIND_ITEM, KIND_QUERY, WORD_PAD, SequenceDataset
 from qsr_graph.data.text import DEFAULT_MAX_QUERY_WORDS, query_key
@@ -295,7 +297,11 @@ def _sort(table: _Events, events: pd.DataFrame, by_session: bool) -> tuple[_Even
         seq = user_codes
         seq_names = np.asarray(users, dtype=object)
     order = events["order"].to_numpy(dtype=np.int64)[rows]
-    perm = np.lexsort((order, table.time, seq))
+    # Arrow's multi-key sort is stable and several times faster than np.lexsort
+    # on millions of rows.
+    keys = pa.table({"seq": seq, "time": table.time, "order": order})
+    perm = pc.sort_indices(keys, sort_keys=[("seq", "ascending"), ("time", "ascending"),
+                                            ("order", "ascending")]).to_numpy()
     table = _Events(seq.astype(np.int64)[perm], table.time[perm], table.kind[perm],
                     table.token[perm])
     return table, pd.Series(seq_names, dtype=object).astype(str).to_numpy(dtype=object)
