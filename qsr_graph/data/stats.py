@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from qsr_graph.data import prepare as _prepare
 from qsr_graph.data.dataset import KIND_ITEM, KIND_QUERY, WORD_PAD, SequenceDataset
 
 #: Table columns: (stats key, printed label).
@@ -23,6 +24,15 @@ TABLE_COLUMNS = (
     ("occurrences_per_query", "A-Q"),
     ("words_per_query", "words/query"),
     ("query_events", "query events"),
+)
+
+# Drop reasons of prepare in the order of its steps. The manifest stores
+# reasons sorted by name, so this order is restored for printing.
+STEP_ORDER = (
+    _prepare.QUERY_WITHOUT_WORDS, _prepare.REPEATED_ITEM, _prepare.REPEATED_QUERY,
+    _prepare.RARE_ITEM, _prepare.QUERY_AFTER_LAST_ITEM, _prepare.SHORT_SEQUENCE,
+    _prepare.OUTSIDE_WINDOW,
+    _prepare.NO_ITEM_EVENTS, _prepare.TOO_FEW_ITEM_EVENTS, _prepare.TOO_FEW_AFTER_RARE_ITEMS,
 )
 
 #: Drop counts kept in :attr:`SequenceDataset.stats`: (stats key, printed label).
@@ -88,7 +98,8 @@ def format_stats(stats: dict[str, Any], by_session: bool = False) -> str:
 
     Returns:
         The table (one header line, one value line) followed by each group of
-        drop counts, one reason per line, without a final newline.
+        drop counts, one reason per line (prepare's reasons in step order, the
+        reader's by name), without a final newline.
     """
     labels = [label for _, label in TABLE_COLUMNS]
     values = [_format_value(stats[key]) for key, _ in TABLE_COLUMNS]
@@ -98,7 +109,8 @@ def format_stats(stats: dict[str, Any], by_session: bool = False) -> str:
     for key, label in DROP_GROUPS:
         if key == "dropped_sequences":
             label = "sessions dropped" if by_session else "users dropped"
-        counts = {reason: f"{count:,}" for reason, count in stats.get(key, {}).items()}
+        counts = {reason: f"{count:,}" for reason, count in
+                  sorted(stats.get(key, {}).items(), key=_reason_rank)}
         if not counts:
             lines.append(f"{label}: none")
             continue
@@ -108,6 +120,13 @@ def format_stats(stats: dict[str, Any], by_session: bool = False) -> str:
         lines.extend(f"  {reason.ljust(reason_width)}  {count.rjust(count_width)}"
                      for reason, count in counts.items())
     return "\n".join(lines)
+
+
+def _reason_rank(item: tuple[str, int]) -> tuple[int, str]:
+    """Sort key of a drop reason: prepare's reasons in step order, any other alphabetically."""
+    reason = item[0]
+    step = STEP_ORDER.index(reason) if reason in STEP_ORDER else len(STEP_ORDER)
+    return step, reason
 
 
 def _ratio(numerator: int, denominator: int) -> float:
