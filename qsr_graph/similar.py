@@ -78,31 +78,58 @@ def _chunk_bounds(paths: np.ndarray, chunk_output: int) -> np.ndarray:
     return np.concatenate([[0], starts, [len(paths)]]).astype(np.int64)
 
 
-def _cap_rows(
-    row: np.ndarray, col: np.ndarray, shared: np.ndarray, priority: np.ndarray, max_similar: int,
-) -> np.ndarray:
-    """Return the positions of each row's ``max_similar`` entries with the most shared neighbours.
+def _first_per_row(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Return the positions ``starts[r] .. starts[r] + counts[r] - 1`` of every row, concatenated."""
+    total = int(counts.sum())
+    kept_starts = np.cumsum(counts) - counts
+    return np.repeat(starts - kept_starts, counts) + np.arange(total, dtype=np.int64)
 
-    Ties in the shared count go to the lower ``priority[col]``. ``row`` is local
-    to the chunk (0-based) and the input is in (row, col) order, which the
-    returned positions keep.
+
+def _select_chunk(
+    product: sp.csr_matrix, start: int, priority: np.ndarray, order_of_priority: np.ndarray,
+    max_similar: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pick each row's most shared nodes from one chunk of the two-hop product.
+
+    Returns ``(row, col, shared, num_candidates)``: the kept entries in
+    (row, col) order, with ``row`` local to the chunk, and the size of each
+    row's set before the cap. A row's own node (the diagonal) is never kept.
     """
-    max_shared = int(shared.max())
-    num_rows = int(row.max()) + 1
-    rank_of_col = priority[col]
-    # One int64 key per entry orders by (row, shared desc, priority) in one
-    # sort, which is much faster than a three-key lexsort on large chunks.
-    if num_rows * (max_shared + 1) * len(priority) < _INT64_MAX:
-        key = (row * (max_shared + 1) + (max_shared - shared)) * len(priority) + rank_of_col
-        order = np.argsort(key)
+    num_rows, num_nodes = product.shape
+    counts = np.diff(product.indptr).astype(np.int64)
+    row = np.repeat(np.arange(num_rows, dtype=np.int64), counts)
+    col = product.indices.astype(np.int64)
+    shared = product.data.astype(np.int64)
+
+    # A shared count of 0 ranks the diagonal last in its row, and the row keeps
+    # at most its number of other nodes, so the diagonal is never selected.
+    is_self = col == row + start
+    shared[is_self] = 0
+    num_candidates = counts - np.bincount(row[is_self], minlength=num_rows)
+    keep = num_candidates if max_similar is None else np.minimum(num_candidates, max_similar)
+
+    # Sort each row by (shared desc, priority asc) with one int64 key; the rows
+    # stay where CSR put them, so row r's best entries start at indptr[r].
+    max_shared = int(shared.max()) if len(shared) else 0
+    if num_rows * (max_shared + 1) * num_nodes < _INT64_MAX:
+        key = row * (max_shared + 1)
+        key += max_shared - shared
+        key *= num_nodes
+        key += priority[col]
+        del row, col, shared
+        key.sort()
+        key = key[_first_per_row(product.indptr[:-1].astype(np.int64), keep)]
+        kept_col = order_of_priority[key % num_nodes]
+        key //= num_nodes
+        kept_shared = max_shared - key % (max_shared + 1)
+        kept_row = key // (max_shared + 1)
     else:
-        order = np.lexsort((rank_of_col, -shared, row))
-    sorted_row = row[order]
-    first = np.searchsorted(sorted_row, np.arange(num_rows))
-    rank = np.arange(len(order), dtype=np.int64) - first[sorted_row]
-    kept = order[rank < max_similar]
-    kept.sort()
-    return kept
+        order = np.lexsort((priority[col], -shared, row))
+        order = order[_first_per_row(product.indptr[:-1].astype(np.int64), keep)]
+        kept_row, kept_col, kept_shared = row[order], col[order], shared[order]
+
+    order = np.argsort(kept_row * num_nodes + kept_col)
+    return kept_row[order], kept_col[order], kept_shared[order], num_candidates
 
 
 def _expansion(adjacency: sp.csr_matrix, max_expand: int | None) -> tuple[sp.csr_matrix, int]:
@@ -182,6 +209,8 @@ def similar_sets(
     num_nodes, num_cols = adjacency.shape
     if priority is None:
         priority = np.arange(num_nodes, dtype=np.int64)
+    priority = np.asarray(priority, dtype=np.int64)
+    order_of_priority = np.argsort(priority)
     index_dtype = np.int32 if max(num_nodes, num_cols) < np.iinfo(np.int32).max else np.int64
     adjacency = adjacency.tocsr()
     adjacency.sum_duplicates()
@@ -201,21 +230,12 @@ def similar_sets(
     num_truncated = 0
     bar = tqdm(total=num_nodes, desc=desc, unit="node", disable=not progress)
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        product = pattern[start:stop] @ expansion  # (stop - start, N)
-        product.sort_indices()
-        row = np.repeat(np.arange(stop - start, dtype=np.int64), np.diff(product.indptr))
-        col = product.indices.astype(np.int64)
-        shared = product.data.astype(np.int64)
-        not_self = col != row + start
-        row, col, shared = row[not_self], col[not_self], shared[not_self]
-
-        sizes = np.bincount(row, minlength=stop - start)
-        num_candidates[start:stop] = sizes
-        if max_similar is not None and len(row) and sizes.max() > max_similar:
-            num_truncated += int((sizes > max_similar).sum())
-            kept = _cap_rows(row, col, shared, priority, max_similar)
-            row, col, shared = row[kept], col[kept], shared[kept]
-
+        product = pattern[start:stop] @ expansion  # (stop - start, N) shared counts
+        row, col, shared, num_candidates[start:stop] = _select_chunk(
+            product, start, priority, order_of_priority, max_similar)
+        del product
+        if max_similar is not None:
+            num_truncated += int((num_candidates[start:stop] > max_similar).sum())
         rows_out.append((row + start).astype(index_dtype))
         cols_out.append(col.astype(index_dtype))
         shared_out.append(shared.astype(np.int32))
