@@ -1,5 +1,6 @@
 import json
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -77,6 +78,29 @@ def test_data_prepare_options_reach_config(tmp_path, trivago_csv):
     assert ds.words == ["berlin"]
     assert ds.query_words.tolist() == [[0]]
     assert ds.offsets.tolist() == [0, 5, 7]
+
+
+def test_data_prepare_events_format(tmp_path):
+    path = tmp_path / "log.tsv"
+    path.write_text("uid\tts\titem\tsearch\n"
+                    "b\t2024-01-01T10:00:00\t\tRed Shoes\n"
+                    "b\t2024-01-01T10:01:00\tshoe-1\t\n"
+                    "a\t2024-01-01T09:00:00\tx\tcoffee\n"
+                    "b\t2024-01-01T10:02:00\tshoe-2\tred shoes\n"
+                    "a\t2024-01-01T09:05:00\ty\t\n"
+                    "b\t2024-01-01T10:03:00\tshoe-1\t\n")
+    output = tmp_path / "prepared"
+    result = run("data", "prepare", "--format", "events", path, "--output", output,
+                 "--user-column", "uid", "--time-column", "ts", "--item-column", "item",
+                 "--query-column", "search", "--min-user-items", 2)
+    assert result.exit_code == 0, result.output
+    ds = SequenceDataset.load(output)
+    assert ds.user_ids == ["a", "b"]
+    assert ds.item_ids == ["x", "y", "shoe-1", "shoe-2"]
+    assert ds.query_texts == ["coffee", "red shoes"]
+    assert ds.kinds.tolist() == [2, 1, 1, 2, 1, 2, 1, 1]
+    assert ds.tokens.tolist() == [0, 0, 1, 1, 2, 1, 3, 2]
+    assert ds.times[:2].tolist() == [1704099600.0, 1704099600.0]
 
 
 def test_data_prepare_missing_input(tmp_path):
@@ -216,3 +240,68 @@ def test_data_commands_have_help(command):
     result = run("data", command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.output
+
+
+# Bundled real data: counts checked against plain pandas ------------------------
+
+TRIVAGO_ITEM_ACTIONS = ["clickout item", "interaction item image", "interaction item info",
+                        "interaction item deals", "interaction item rating", "search for item"]
+TRIVAGO_QUERY_ACTIONS = ["search for destination", "search for poi"]
+
+
+def count_kept(events, user, item, min_items=3):
+    """Collapse consecutive repeats of an item in each user's sorted event stream and
+    return (kept users, their item events, their distinct items)."""
+    same_user = events[user].eq(events[user].shift())
+    repeat = same_user & events["is_item"] & events["is_item"].shift(fill_value=False) \
+        & events[item].eq(events[item].shift())
+    items = events[events["is_item"] & ~repeat]
+    per_user = items.groupby(user).size()
+    kept = per_user[per_user >= min_items]
+    return len(kept), int(kept.sum()), items.loc[items[user].isin(kept.index), item].nunique()
+
+
+def test_data_prepare_trivago_slice(tmp_path, trivago_path):
+    output = tmp_path / "trivago"
+    result = run("data", "prepare", "--format", "trivago", trivago_path, "--output", output,
+                 "--max-length", 100000)
+    assert result.exit_code == 0, result.output
+
+    log = pd.read_parquet(trivago_path)
+    is_item = log["action_type"].isin(TRIVAGO_ITEM_ACTIONS) & log["reference"].str.fullmatch(r"\d+")
+    is_query = (log["action_type"].isin(TRIVAGO_QUERY_ACTIONS)
+                & log["reference"].str.contains(r"[^\W_]"))
+    events = log[is_item | is_query].assign(is_item=is_item[is_item | is_query])
+    events = events.sort_values(["user_id", "timestamp", "step"], kind="stable")
+    users, interactions, items = count_kept(events, "user_id", "reference")
+
+    stats = json.loads(run("data", "stats", output, "--json").output)
+    assert stats["sequences"] == users
+    assert stats["interactions"] == interactions
+    assert stats["items"] == items
+    assert stats["dropped_rows"]["non-numeric item reference"] == int(
+        (log["action_type"].isin(TRIVAGO_ITEM_ACTIONS) & ~is_item).sum())
+
+
+def test_data_prepare_bestbuy_files(tmp_path, bestbuy_paths):
+    output = tmp_path / "bestbuy"
+    result = run("data", "prepare", "--format", "bestbuy", *bestbuy_paths, "--output", output)
+    assert result.exit_code == 0, result.output
+
+    rows = pd.concat([pd.read_csv(p, dtype=str) for p in bestbuy_paths], ignore_index=True)
+    rows["row"] = range(len(rows))
+    first = ~rows.duplicated(["user", "query", "query_time"])
+    has_word = rows["query"].str.contains(r"[^\W_]")
+    queries = pd.DataFrame({"user": rows["user"], "time": rows["query_time"],
+                            "order": 2 * rows["row"], "sku": None, "is_item": False})
+    clicks = pd.DataFrame({"user": rows["user"], "time": rows["click_time"],
+                           "order": 2 * rows["row"] + 1, "sku": rows["sku"], "is_item": True})
+    events = pd.concat([queries[first & has_word], clicks], ignore_index=True)
+    events["time"] = pd.to_datetime(events["time"], format="ISO8601")
+    events = events.sort_values(["user", "time", "order"], kind="stable")
+    users, interactions, items = count_kept(events, "user", "sku")
+
+    stats = json.loads(run("data", "stats", output, "--json").output)
+    assert stats["sequences"] == users
+    assert stats["interactions"] == interactions
+    assert stats["items"] == items
