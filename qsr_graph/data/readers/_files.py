@@ -143,16 +143,17 @@ def check_columns(
 ) -> None:
     """Raise :class:`InputFormatError` unless every column in ``needed`` is in ``found``.
 
-    The message says, in this order of preference, that the file uses another
-    separator, that it looks like another published format, or which columns
-    are missing.
+    The message says, in this order of preference, that the file has the
+    right columns but another separator, that it looks like another published
+    format, that its header uses another separator, or which columns are
+    missing.
 
     Args:
         path (Path): the file.
         found (list[str]): the file's columns.
         needed (list[str]): columns the reader needs.
         expected (list[str]): the format's full header, listed in the message.
-        fmt (str): description of the format, e.g. ``"Best Buy search-click CSV"``.
+        fmt (str): the format with its article, e.g. ``"a Best Buy search-click CSV"``.
         header_text (str, optional): raw header line of a text file.
         separator (str, optional): the separator the format uses (text files).
         line (int, optional): the header's line number.
@@ -164,13 +165,17 @@ def check_columns(
         return
     expected_text = ", ".join(expected)
     found_text = ", ".join(repr(name) for name in found)
+    actual = None
     if header_text is not None and separator is not None:
         actual = find_separator(header_text, separator, needed)
-        if actual is not None:
-            raise InputFormatError(
-                path, f"the header {header_text!r} is separated by {separator_name(actual)}, "
-                      f"but a {fmt} is separated by {separator_name(separator)}; expected "
-                      f"the columns {expected_text}", line=line)
+    separator_error = None
+    if actual is not None:
+        separator_error = InputFormatError(
+            path, f"the header {header_text!r} is separated by {separator_name(actual)}, "
+                  f"but {fmt} is separated by {separator_name(separator)}; expected "
+                  f"the columns {expected_text}", line=line)
+        if set(needed) <= set(split_header(header_text, actual, quoting=True)):
+            raise separator_error
     guess = None
     if suggest_format:
         guess = guess_format(header_text if header_text is not None else ",".join(found))
@@ -178,8 +183,10 @@ def check_columns(
         other_format, description = guess
         hint = f" (format {other_format!r})" if other_format is not None else ""
         raise InputFormatError(
-            path, f"this looks like {description}{hint}, not a {fmt}; found columns "
+            path, f"this looks like {description}{hint}, not {fmt}; found columns "
                   f"{found_text}; expected {expected_text}", line=line)
+    if separator_error is not None:
+        raise separator_error
     raise InputFormatError(
         path, f"missing column(s) {', '.join(missing)}; found columns {found_text}; "
               f"expected {expected_text}", line=line)
@@ -204,7 +211,7 @@ def read_text_table(
         separator (str): the field separator.
         needed (list[str]): columns to read.
         expected (list[str]): the format's full header, for messages.
-        fmt (str): description of the format, for messages.
+        fmt (str): the format with its article, for messages.
         quoting (bool, optional): whether double quotes enclose fields.
             (default: ``True``)
         suggest_format (bool, optional): whether a message about missing
@@ -216,7 +223,7 @@ def read_text_table(
             is not UTF-8 or has a row with the wrong number of fields.
     """
     if file_kind(path) == "parquet":
-        raise InputFormatError(path, f"is a Parquet file; expected a {fmt} in text form")
+        raise InputFormatError(path, f"is a Parquet file; expected {fmt} in text form")
     line, header_text = read_header(path)
     found = split_header(header_text, separator, quoting)
     check_columns(path, found, needed, expected, fmt, header_text, separator, line,
@@ -236,7 +243,7 @@ def read_text_table(
                                     convert_options=convert_options)
     except (pa.ArrowInvalid, OSError) as err:
         _diagnose(path, separator, quoting, len(found))
-        raise InputFormatError(path, f"cannot be read as a {fmt} ({err})") from err
+        raise InputFormatError(path, f"cannot be read as {fmt} ({err})") from err
     frame = table.to_pandas()
     if frame.empty:
         logger.warning("%s has a header but no data rows", path)
@@ -287,7 +294,7 @@ def read_parquet_table(path: Path, needed: list[str], expected: list[str], fmt: 
     try:
         frame = pd.read_parquet(path, columns=needed)
     except (pa.ArrowInvalid, OSError) as err:
-        raise InputFormatError(path, f"cannot be read as a {fmt} ({err})") from err
+        raise InputFormatError(path, f"cannot be read as {fmt} ({err})") from err
     if frame.empty:
         logger.warning("%s has no rows", path)
     return Table(path=path, frame=frame.reset_index(drop=True), is_text=False)

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 HEADER = ["user", "sku", "category", "query", "click_time", "query_time"]
 _NEEDED = ["user", "sku", "query", "click_time", "query_time"]
-_FORMAT = "Best Buy search-click CSV"
+_FORMAT = "a Best Buy search-click CSV"
 # The published files write between 1 and 3 fractional digits, dropping
 # trailing zeros; %f accepts any number of them.
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"]

@@ -21,7 +21,13 @@ from qsr_graph.data.readers._common import (
     is_blank,
 )
 from qsr_graph.data.readers._detect import find_separator, guess_format, separator_name
-from qsr_graph.data.readers._files import Table, read_header, read_text_table, split_header
+from qsr_graph.data.readers._files import (
+    Table,
+    check_columns,
+    read_header,
+    read_text_table,
+    split_header,
+)
 from qsr_graph.data.readers._values import to_int64, to_seconds_from_datetimes
 
 logger = logging.getLogger(__name__)
@@ -99,7 +105,7 @@ def read_diginetica(paths: Sequence[str | os.PathLike]) -> ReadResult:
                          f"given: {given}")
 
     tables = {kind: read_text_table(path, _SEPARATOR, _FILES[kind][1], _FILES[kind][2],
-                                    f"Diginetica {_FILES[kind][0]}")
+                                    f"a Diginetica {_FILES[kind][0]}")
               for kind, path in by_kind.items()}
     dropped: dict[str, int] = {}
     queries = _queries(tables["queries"])
@@ -134,21 +140,35 @@ def _file_kind(path: Path) -> str:
 
     expected = "; ".join(f"{name} ({';'.join(header)})" for name, _, header in _FILES.values())
     actual = find_separator(text, _SEPARATOR, ["sessionId"])
+    separator_error = None
     if actual is not None:
-        raise InputFormatError(
+        separator_error = InputFormatError(
             path, f"the header {text!r} is separated by {separator_name(actual)}, but Diginetica "
                   f"files are separated by {separator_name(_SEPARATOR)}; expected one of: "
                   f"{expected}", line=line)
+        columns = set(split_header(text, actual, quoting=True))
+        if any(set(needed) <= columns for _, needed, _ in _FILES.values()):
+            raise separator_error
     guess = guess_format(text)
-    looks = ""
     if guess is not None:
         other_format, description = guess
-        looks = f"this looks like {description}" + (
-            f" (format {other_format!r})" if other_format not in (None, "diginetica") else "")
-        looks += ", "
+        hint = f" (format {other_format!r})" if other_format is not None else ""
+        raise InputFormatError(
+            path, f"this looks like {description}{hint}, not a file that the diginetica "
+                  f"format reads; expected one of: {expected}", line=line)
+    if separator_error is not None:
+        raise separator_error
+
+    # A header that shares columns with one Diginetica file but misses others
+    # is reported as that file with its missing columns.
+    name, needed, header = max(
+        _FILES.values(), key=lambda spec: len(names & set(spec[1])) / len(spec[1]))
+    if len(names & set(needed)) >= 2:
+        check_columns(path, split_header(text, _SEPARATOR, quoting=True), needed, header,
+                      f"a Diginetica {name}", line=line, suggest_format=False)
     raise InputFormatError(
-        path, f"{looks}not a Diginetica file that the diginetica format reads; found the header "
-              f"{text!r}; expected one of: {expected}", line=line)
+        path, f"not a Diginetica file; found the header {text!r}; expected one of: {expected}",
+        line=line)
 
 
 def _dates_plus_timeframe(table: Table) -> np.ndarray:

@@ -25,7 +25,7 @@ from qsr_graph.data.readers._values import to_int64, to_seconds
 logger = logging.getLogger(__name__)
 
 NO_ITEM_OR_QUERY = "row without item or query"
-_FORMAT = "event log"
+_FORMAT = "an event log"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 

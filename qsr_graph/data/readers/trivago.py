@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 HEADER = ["user_id", "session_id", "timestamp", "step", "action_type", "reference",
           "platform", "city", "device", "current_filters", "impressions", "prices"]
 _NEEDED = ["user_id", "session_id", "timestamp", "step", "action_type", "reference"]
-_FORMAT = "trivago RecSys 2019 session log"
+_FORMAT = "a trivago RecSys 2019 session log"
 
 #: Action types whose ``reference`` is the search text.
 QUERY_ACTIONS = frozenset({"search for destination", "search for poi"})

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 HEADER = ["converted_at", "conversion_type", "keyword", "photo_id", "anonymous_user_id",
           "conversion_country"]
 _NEEDED = ["converted_at", "keyword", "photo_id", "anonymous_user_id"]
-_FORMAT = "Unsplash conversions file"
+_FORMAT = "an Unsplash conversions file"
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"]
 _TIME_EXPECTED = "expected a time like '2020-11-11 14:34:15.498' (YYYY-MM-DD HH:MM:SS[.fff])"
 
