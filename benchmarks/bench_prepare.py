@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +49,9 @@ def synthetic_log(num_events: int, seed: int) -> pd.DataFrame:
     num_users = int(np.searchsorted(ends, num_events)) + 1
     lengths = lengths[:num_users]
     lengths[-1] -= ends[num_users - 1] - num_events
+    starts = np.cumsum(lengths) - lengths
     user = np.repeat(np.arange(num_users), lengths)
-    position = np.arange(num_events) - np.repeat(ends[:num_users] - lengths, lengths)
+    position = np.arange(num_events) - np.repeat(starts, lengths)
 
     # Kinds, items (Zipf, with 20% of item events repeating the event before) and queries.
     kind = np.where(rng.random(num_events) < 1 / 6, KIND_QUERY, KIND_ITEM).astype(np.int8)
@@ -80,7 +80,7 @@ def synthetic_log(num_events: int, seed: int) -> pd.DataFrame:
     gaps = rng.exponential(60.0, size=num_events)
     gaps[position == 0] = 0.0
     offset = np.cumsum(gaps)
-    offset -= np.repeat(offset[ends[:num_users] - lengths], lengths)
+    offset -= np.repeat(offset[starts], lengths)
     times = np.floor(np.repeat(start, lengths) + offset)
 
     user_names = np.char.add("u", np.arange(num_users).astype(str)).astype(object)
@@ -112,15 +112,11 @@ def child_prepare(path: Path) -> dict:
 
     events = pd.read_parquet(path)
     rss_before = current_rss_mib()
-    tracemalloc.start()
     started = time.perf_counter()
     dataset = prepare(events)
     seconds = time.perf_counter() - started
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     return {"step": "prepare", "events": len(events), "seconds": seconds,
             "rss_before_mib": rss_before, "peak_rss_mib": peak_rss_mib(),
-            "tracemalloc_peak_mib": traced_peak / 2**20,
             "kept_events": dataset.num_events, "sequences": dataset.num_users,
             "items": dataset.num_items, "queries": dataset.num_queries}
 
@@ -133,7 +129,7 @@ def child_reader(path: Path) -> dict:
     rss_before = current_rss_mib()
     started = time.perf_counter()
     result = read_events("events", [path], user_column="user", time_column="time",
-                         item_column="item", query_column="query", time_format="unix")
+                         item_column="item", query_column="query")
     read_seconds = time.perf_counter() - started
     dataset = prepare(result.events, dropped=result.dropped, source=result.source)
     seconds = time.perf_counter() - started
@@ -144,7 +140,9 @@ def child_reader(path: Path) -> dict:
 
 def run_child(step: str, path: Path) -> dict:
     output = subprocess.run([sys.executable, __file__, "--child", step, str(path)],
-                            check=True, capture_output=True, text=True)
+                            capture_output=True, text=True)
+    if output.returncode:
+        sys.exit(f"the {step} step failed:\n{output.stderr}")
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -185,8 +183,7 @@ def main() -> None:
         print(f"prepare: {figures['events']:,} events in {figures['seconds']:.2f} s = "
               f"{figures['events'] / figures['seconds']:,.0f} events/s; "
               f"peak RSS {figures['peak_rss_mib']:,.0f} MiB "
-              f"({figures['rss_before_mib']:,.0f} MiB with the table loaded); "
-              f"tracemalloc peak {figures['tracemalloc_peak_mib']:,.0f} MiB")
+              f"({figures['rss_before_mib']:,.0f} MiB with the table loaded)")
         print(f"  kept {figures['kept_events']:,} events in {figures['sequences']:,} sequences, "
               f"{figures['items']:,} items, {figures['queries']:,} queries")
         if args.reader:

@@ -26,8 +26,10 @@ EVENTS_READER_OPTIONS = (
     ("query_column", "Column of query texts (empty on item rows)."),
     ("session_column", "Column of session ids."),
     ("order_column", "Column that orders events with equal times."),
-    ("time_format", "strftime format of the time column, or 'unix' for seconds."),
-    ("separator", "Field separator of a CSV or TSV input (default: from the file name)."),
+    ("time_format", "strftime format of the time column (default: UNIX seconds for "
+                    "numbers, else ISO 8601)."),
+    ("separator", "Field separator of a text input (default: tab for .tsv files, "
+                  "else comma)."),
 )
 
 
