@@ -555,11 +555,17 @@ class Recommender:
             raise ValueError("explanations need the run's graph, which was not found; "
                              "pass the graph file the run was trained with")
         chunk = max(1, min(batch_size, SCORE_BUDGET // max(1, self.num_items)))
-        results: list[list[Recommendation]] = []
-        for start in range(0, len(encoded), chunk):
-            part = encoded[start:start + chunk]
+        # Histories of similar length share a chunk, so that little of a chunk
+        # is padding; the model's positions count back from the latest event,
+        # so padding does not change a history's scores.
+        order = sorted(range(len(encoded)), key=lambda row: len(encoded[row].kinds))
+        results: list[list[Recommendation]] = [[] for _ in encoded]
+        for start in range(0, len(order), chunk):
+            rows = order[start:start + chunk]
+            part = [encoded[row] for row in rows]
             scores = self.score_encoded(part)  # (C, I)
-            results.extend(self._top_k(part, scores, k, exclude_history, explain))
+            for row, recs in zip(rows, self._top_k(part, scores, k, exclude_history, explain)):
+                results[row] = recs
         return results
 
     def _top_k(self, encoded: Sequence[EncodedHistory], scores: torch.Tensor, k: int,

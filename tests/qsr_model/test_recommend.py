@@ -44,6 +44,7 @@ def make_recommender(dataset: SequenceDataset, max_length: int = 4, use_queries:
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.normal_()
+        model.word_emb.weight[model.word_emb.padding_idx].zero_()
     return Recommender(model, Vocabulary.from_dataset(dataset), max_length=max_length,
                        use_queries=use_queries, links=links)
 
@@ -226,12 +227,19 @@ def test_recommend_rejects_bad_k(dataset):
         recommender.recommend(["i:a"], k=0)
 
 
-def test_recommend_batch_small_chunks(dataset):
+def test_recommend_batch_keeps_order(dataset):
     recommender = make_recommender(dataset)
-    histories = [["i:a"], ["i:b", "q:paris"], ["i:c"]]
-    whole = recommender.recommend_batch(histories, k=2)
-    chunked = recommender.recommend_batch(histories, k=2, batch_size=1)
-    assert [[r.item for r in recs] for recs in chunked] == [[r.item for r in recs] for recs in whole]
+    # Chunks group histories by length; results must come back in input order.
+    histories = [["i:b", "q:paris", "i:c"], ["i:a"], ["i:d", "q:hot air"], ["i:c"]]
+    singles = [recommender.score(h).tolist() for h in histories]
+    assert len({tuple(scores) for scores in singles}) == 4
+    for batch_size in (1, 3, 256):
+        result = recommender.recommend_batch(histories, k=4, batch_size=batch_size)
+        for recs, scores in zip(result, singles):
+            index = {item: i for i, item in enumerate(dataset.item_ids)}
+            assert [r.score for r in recs] == pytest.approx(
+                [scores[index[r.item]] for r in recs], abs=1e-5)
+            assert [r.score for r in recs] == pytest.approx(sorted(scores, reverse=True), abs=1e-5)
 
 
 # Explanations ------------------------------------------------------------
