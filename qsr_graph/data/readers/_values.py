@@ -3,12 +3,31 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from qsr_graph.data.readers._files import Table
 
 def _first(mask: pd.Series) -> int:
     """Return the position of the first True value of a boolean Series."""
     return int(np.argmax(mask.to_numpy()))
+
+
+def _cast_text(values: pd.Series, arrow_type: pa.DataType) -> np.ndarray | None:
+    """Convert a text column with pyarrow, or return ``None`` when any value fails.
+
+    This is the fast path. On failure the callers parse again with pandas,
+    which marks each bad value, so that the error can name the first one.
+    """
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return None
+    try:
+        converted = pc.cast(pa.array(values, from_pandas=True), arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if converted.null_count:
+        return None
+    return converted.to_numpy(zero_copy_only=False)
 
 
 def _is_blank(values: pd.Series) -> pd.Series:
@@ -40,6 +59,9 @@ def to_int64(table: Table, column: str, expected: str = "expected an integer") -
     values = table.frame[column]
     if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
         return values.to_numpy(dtype=np.int64)
+    fast = _cast_text(values, pa.int64())
+    if fast is not None:
+        return fast
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
         raise table.error(0, column, f"column of type {values.dtype}; {expected}")
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -65,6 +87,9 @@ def to_seconds_from_numbers(table: Table, column: str) -> np.ndarray:
     expected = "expected a timestamp in UNIX seconds"
     if pd.api.types.is_bool_dtype(values.dtype):
         raise table.error(0, column, f"column of type {values.dtype}; {expected}")
+    fast = _cast_text(values, pa.float64())
+    if fast is not None and np.isfinite(fast).all():
+        return fast
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
