@@ -49,3 +49,11 @@ class SequentialRecommender(nn.Module):
             Scores ``(N, C)``.
         """
         raise NotImplementedError
+
+    def item_table(self) -> torch.Tensor | None:
+        """Return the ``(I, D)`` matrix with ``item_scores(h) == h @ table.T``, if there is one.
+
+        The full-softmax loss then uses a faster fused path. The default, None,
+        makes the loss call :meth:`item_scores`.
+        """
+        return None

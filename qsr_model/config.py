@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from qsr_graph.augment import DEFAULT_BETA_ITEM, DEFAULT_BETA_QUERY, DEFAULT_RHO
+
 _C = TypeVar("_C")
 
 LOSSES = ("full", "sampled")
@@ -34,7 +36,10 @@ class ModelConfig:
     num_blocks: int = 2  # number of causal self-attention blocks
     num_heads: int = 2  # attention heads per block; must divide hidden_size
     max_length: int = 50  # L: events per input window (the latest ones are kept)
-    dropout: float = 0.2  # dropout on the input sum, inside attention and in the feed-forward network
+    dropout: float = 0.2  # dropout on the input sum, after attention and in the feed-forward network
+    # NOTE: SASRec also drops attention weights. On CPU that forces the slower
+    # unfused attention kernel (about 10 times the attention time), so it is off by default.
+    attention_dropout: float = 0.0  # dropout on the attention weights
     ffn_size: int | None = None  # width of the point-wise feed-forward network; None = hidden_size
     layer_norm_eps: float = 1e-8  # epsilon of every LayerNorm
 
@@ -45,8 +50,9 @@ class ModelConfig:
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"hidden_size {self.hidden_size} must be a multiple of num_heads {self.num_heads}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "attention_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.ffn_size is not None and self.ffn_size < 1:
             raise ValueError(f"ffn_size must be at least 1 or None, got {self.ffn_size}")
 
@@ -81,9 +87,9 @@ class TrainConfig:
     patience: int = 10  # validations without a better val NDCG@20 before stopping; 0 = never stop early
     loss: str = "full"  # "full": softmax over all items; "sampled": softmax over target + negatives
     num_negatives: int = 100  # n of the sampled loss: the target plus n - 1 uniform negatives
-    beta_item: float = 0.1  # chance that augmentation replaces an input item
-    beta_query: float = 0.1  # chance that augmentation replaces an input query
-    rho: float = 10.0  # weight of a similar node against a non-similar one; 1 = uniform replacement
+    beta_item: float = DEFAULT_BETA_ITEM  # chance that augmentation replaces an input item
+    beta_query: float = DEFAULT_BETA_QUERY  # chance that augmentation replaces an input query
+    rho: float = DEFAULT_RHO  # weight of a similar node against a non-similar one; 1 = uniform replacement
     augmentation: bool = True  # replace input tokens with the graph sampler (needs a graph)
     use_queries: bool = True  # False drops query events before windowing (item-only SASRec)
     seed: int = 0  # seed of torch, numpy, Python and the shuffling/augmentation generator

@@ -29,7 +29,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.num_heads = config.num_heads
-        self.dropout = config.dropout
+        self.dropout = config.attention_dropout
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out = nn.Linear(config.hidden_size, config.hidden_size)
 
@@ -162,3 +162,6 @@ class QuerySeqRec(SequentialRecommender):
 
     def candidate_scores(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return torch.einsum("nd,ncd->nc", hidden, self.item_emb(items))  # (N, C)
+
+    def item_table(self) -> torch.Tensor:
+        return self.item_emb.weight  # (I, D)
