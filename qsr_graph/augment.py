@@ -27,9 +27,11 @@ DEFAULT_BETA_QUERY = 0.1
 #: Default weight of a similar node relative to a non-similar one.
 DEFAULT_RHO = 100.0
 
-# Offsets drawn as 62-bit integers and reduced modulo the candidate count, so
-# the modulo bias is below count / 2**62.
-_OFFSET_BITS = 62
+# All draws are 62-bit random integers: compared with round(p * 2**62) for a
+# chance p, or reduced modulo a candidate count (bias below count / 2**62).
+_RANDOM_BITS = 62
+# Column of SimilarTable.node_table holding the similar-branch threshold.
+_SIMILAR_THRESHOLD = 2
 
 
 def similar_draw_probability(num_nodes: int, num_similar: int, rho: float) -> float:
@@ -65,24 +67,27 @@ class SimilarTable:
         ptr (torch.Tensor): ``[N + 1]`` int64; node ``s``'s similar nodes are
             ``index[ptr[s]:ptr[s + 1]]``, sorted ascending, never ``s`` itself.
         index (torch.Tensor): ``[S]`` int64 similar node ids.
-        similar_probability (torch.Tensor): ``[N]`` float64, chance that a
-            replacement of ``s`` comes from its similar set (for the sampler's rho).
-        self_rank (torch.Tensor): ``[N]`` int64, rank of ``s`` among the nodes
-            outside its similar set (``s`` minus the number of similar ids below it).
-        gap_keys (torch.Tensor): ``[S]`` int64, ``row * (N + 1) + index[j] - j_row``
-            where ``j_row`` is the position of entry ``j`` within its row. Within
-            a row, ``index[j] - j_row`` counts the non-similar ids below
-            ``index[j]``, and the ``row * (N + 1)`` term keeps the rows in
-            separate blocks so one flat ``searchsorted`` serves every row.
+        node_table (torch.Tensor): ``[N, 4]`` int64, one row per node so that a
+            token needs one gather: the CSR start, the similar-set size, the
+            similar threshold (a 62-bit draw below it picks the similar branch,
+            so it is ``round(p * 2**62)`` for the similar draw probability
+            ``p`` at the sampler's rho), and the node's rank among the nodes
+            outside its similar set (its id minus the number of similar ids
+            below it).
+        gaps (torch.Tensor): ``[S]`` int64, for each similar id the number of
+            non-similar ids below it (``index[j]`` minus its position in its
+            row). Non-decreasing within each row.
+        search_rounds (int): binary-search rounds that cover the largest
+            similar set.
     """
 
     name: str
     num_nodes: int
     ptr: torch.Tensor
     index: torch.Tensor
-    similar_probability: torch.Tensor
-    self_rank: torch.Tensor
-    gap_keys: torch.Tensor
+    node_table: torch.Tensor
+    gaps: torch.Tensor
+    search_rounds: int
 
     @classmethod
     def from_csr(cls, name: str, num_nodes: int, ptr: torch.Tensor, index: torch.Tensor, rho: float) -> SimilarTable:
@@ -129,22 +134,26 @@ class SimilarTable:
         row = torch.repeat_interleave(torch.arange(num_nodes, device=ptr.device), counts)  # (S,)
         _check_similar_edges(name, num_nodes, row, index)
 
-        # Rank of each node among the nodes outside its similar set: the node id
-        # minus the number of its similar ids below it.
-        below = torch.bincount(row[index < row], minlength=num_nodes)  # (N,)
+        below = torch.bincount(row[index < row], minlength=num_nodes)  # (N,) similar ids below each node
         self_rank = torch.arange(num_nodes, device=ptr.device) - below
-
-        position_in_row = torch.arange(index.numel(), device=ptr.device) - ptr[row]  # (S,)
-        gap_keys = row * (num_nodes + 1) + (index - position_in_row)
+        gaps = index - (torch.arange(index.numel(), device=ptr.device) - ptr[row])  # (S,)
 
         num_similar = counts.to(torch.float64)
-        num_other = (num_nodes - 1 - counts).to(torch.float64)
         weight_similar = rho * num_similar
-        total = weight_similar + num_other
+        total = weight_similar + (num_nodes - 1 - counts).to(torch.float64)
         # A single node has no candidate at all: the probability stays 0 and the
         # sampler leaves such tokens unchanged.
-        similar_probability = torch.where(total > 0, weight_similar / total.clamp(min=1), torch.zeros_like(total))
-        return cls(name, num_nodes, ptr, index, similar_probability, self_rank, gap_keys)
+        probability = torch.where(total > 0, weight_similar / total.clamp(min=1), torch.zeros_like(total))
+        threshold = torch.round(probability * 2.0**_RANDOM_BITS).to(torch.int64)
+
+        node_table = torch.stack([ptr[:-1], counts, threshold, self_rank], dim=1)  # (N, 4)
+        max_similar = int(counts.max().item()) if num_nodes > 0 else 0
+        return cls(name, num_nodes, ptr, index, node_table, gaps, max_similar.bit_length())
+
+    @property
+    def similar_probability(self) -> torch.Tensor:
+        """``[N]`` float64 chance that a replacement of each node comes from its similar set."""
+        return self.node_table[:, _SIMILAR_THRESHOLD].to(torch.float64) / 2.0**_RANDOM_BITS
 
     def to(self, device: torch.device | str) -> SimilarTable:
         """Return a copy of the tables on ``device``."""
@@ -153,51 +162,70 @@ class SimilarTable:
             self.num_nodes,
             self.ptr.to(device),
             self.index.to(device),
-            self.similar_probability.to(device),
-            self.self_rank.to(device),
-            self.gap_keys.to(device),
+            self.node_table.to(device),
+            self.gaps.to(device),
+            self.search_rounds,
         )
 
-    def draw(self, nodes: torch.Tensor, branch_uniform: torch.Tensor, offset_bits: torch.Tensor) -> torch.Tensor:
+    def draw(self, nodes: torch.Tensor, branch_bits: torch.Tensor, offset_bits: torch.Tensor) -> torch.Tensor:
         """Draw one replacement for each of ``nodes`` (exact, no rejection).
 
         Args:
             nodes (torch.Tensor): ``[M]`` int64 node ids, each from a type with
                 at least two nodes.
-            branch_uniform (torch.Tensor): ``[M]`` float64 uniforms in ``[0, 1)``
-                deciding similar versus non-similar.
+            branch_bits (torch.Tensor): ``[M]`` int64 uniform integers in
+                ``[0, 2**62)`` deciding similar versus non-similar.
             offset_bits (torch.Tensor): ``[M]`` int64 uniform integers in
                 ``[0, 2**62)`` picking the node inside the chosen branch.
 
         Returns:
             torch.Tensor: ``[M]`` int64 replacement ids, never equal to ``nodes``.
         """
-        start = self.ptr[nodes]  # (M,)
-        num_similar = self.ptr[nodes + 1] - start
-        from_similar = branch_uniform < self.similar_probability[nodes]
-        count = torch.where(from_similar, num_similar, self.num_nodes - 1 - num_similar)
-        pick = torch.remainder(offset_bits, count.clamp(min=1))  # (M,) rank inside the branch
+        start, num_similar, threshold, self_rank = self.node_table.index_select(0, nodes).unbind(1)  # (M,) each
+        from_similar = branch_bits < threshold
 
-        out = torch.empty_like(nodes)
+        # Both branches are computed for every token and merged at the end:
+        # on CPU a few dense ops on M tokens cost less than splitting by
+        # boolean masks.
 
         # Similar branch: the pick-th entry of the node's sorted similar set.
-        sim = from_similar
-        out[sim] = self.index[start[sim] + pick[sim]]
+        # The clamp only guards empty sets, whose tokens never take this branch.
+        if self.index.numel() > 0:
+            similar_pick = torch.remainder(offset_bits, num_similar.clamp(min=1))
+            similar_node = self.index[(start + similar_pick).clamp(max=self.index.numel() - 1)]
+        else:
+            similar_node = nodes
 
         # Non-similar branch: the pick-th node outside the similar set and
         # other than the node itself. Skipping the node first turns the pick
         # into a rank among all non-similar nodes. Every similar id whose gap
         # (non-similar ids below it) is at most that rank lies below the
-        # result, so adding their count, found by searchsorted, maps the rank
-        # to a node id.
-        other = ~from_similar
-        other_nodes = nodes[other]
-        rank = pick[other]
-        rank = rank + (rank >= self.self_rank[other_nodes]).to(torch.int64)
-        keys = other_nodes * (self.num_nodes + 1) + rank
-        similar_below = torch.searchsorted(self.gap_keys, keys, right=True) - start[other]
-        out[other] = rank + similar_below
-        return out
+        # result, so adding their count maps the rank to a node id.
+        rank = torch.remainder(offset_bits, (self.num_nodes - 1 - num_similar).clamp(min=1))
+        rank = rank + (rank >= self_rank).to(torch.int64)
+        other_node = rank + self._count_gaps_at_most(start, num_similar, rank)
+
+        return torch.where(from_similar, similar_node, other_node)
+
+    def _count_gaps_at_most(self, start: torch.Tensor, num_similar: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+        """Count, per token, the gaps in its row that are at most ``rank``.
+
+        A binary search inside each row's ``[start, start + S)`` range, run on
+        all tokens at once for ``search_rounds`` rounds. It reads only the
+        tokens' own rows, which stay in cache, where one searchsorted over all
+        rows' keys would miss the cache at most of its ~log2(total edges) steps.
+        """
+        low = start.clone()
+        high = start + num_similar
+        last = max(self.gaps.numel() - 1, 0)
+        for _ in range(self.search_rounds):
+            active = low < high
+            middle = (low + high) // 2
+            # Rows already narrowed to nothing read a clamped, ignored entry.
+            at_most = self.gaps[middle.clamp(max=last)] <= rank
+            low = torch.where(active & at_most, middle + 1, low)
+            high = torch.where(active & ~at_most, middle, high)
+        return low - start
 
 
 def _check_similar_edges(name: str, num_nodes: int, row: torch.Tensor, col: torch.Tensor) -> None:
@@ -275,14 +303,16 @@ class ReplacementSampler:
     3. Not similar: draw a rank ``r`` uniformly in ``[0, N - 1 - S)``. Adding 1
        when ``r`` reaches ``s``'s own rank among the non-similar nodes skips
        ``s``. The drawn id is then ``r`` plus the number of similar ids whose
-       count of non-similar ids below them is at most ``r``. That count comes
-       from one ``torch.searchsorted`` on a flat key array, ``row * (N + 1)``
-       plus gap, which keeps each row in its own block.
+       count of non-similar ids below them (their gap) is at most ``r``. Gaps
+       are precomputed and sorted within each row, so a binary search inside
+       each token's row counts them, for all tokens at once, in
+       ``ceil(log2(max S + 1))`` rounds.
 
-    Offsets come from 62-bit random integers reduced modulo the count, so the
-    draw is uniform up to a bias below ``count / 2**62``. Each call draws the
-    same amount of randomness for a ``(B, L)`` batch whatever its content, so a
-    seeded generator gives the same output for the same input.
+    Every draw is a 62-bit random integer: compared with ``round(p * 2**62)``
+    for a chance ``p``, or reduced modulo the candidate count, which leaves a
+    bias below ``count / 2**62``. Each call draws the same amount of
+    randomness for a ``(B, L)`` batch whatever its content, so a seeded
+    generator gives the same output for the same input.
 
     Ablations:
         * ``rho=1`` is uniform replacement: :meth:`uniform` builds it without a
@@ -330,13 +360,13 @@ class ReplacementSampler:
 
     Example:
         >>> ptr, index = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 0])
-        >>> sampler = ReplacementSampler(3, ptr, index, 1, torch.tensor([0, 0]),
+        >>> sampler = ReplacementSampler(3, ptr, index, 2, torch.tensor([0, 0, 0]),
         ...     torch.tensor([], dtype=torch.long), beta_item=1.0, beta_query=1.0, rho=4.0)
         >>> kinds = torch.tensor([[0, 2, 1, 1]])
         >>> tokens = torch.tensor([[0, 0, 0, 2]])
         >>> out = sampler(kinds, tokens, torch.Generator().manual_seed(0))
-        >>> out[0, :2].tolist()  # padding and the single query stay
-        [0, 0]
+        >>> out[0, :2].tolist()  # padding stays, query 0 can only become query 1
+        [0, 1]
         >>> out[0, 2].item() != 0 and out[0, 3].item() != 2
         True
     """
@@ -512,23 +542,24 @@ class ReplacementSampler:
 
         # Fixed-size draws, so the generator advances the same way for every
         # batch of this shape regardless of its content.
-        uniforms = torch.rand(
-            (2, *tokens.shape), generator=generator, dtype=torch.float64, device=tokens.device
-        )  # (2, B, L): replace?, similar?
-        offset_bits = torch.randint(
-            0, 2**_OFFSET_BITS, tokens.shape, generator=generator, dtype=torch.int64, device=tokens.device
-        )  # (B, L)
+        replace_bits, branch_bits, offset_bits = torch.randint(
+            0, 2**_RANDOM_BITS, (3, *tokens.shape), generator=generator, dtype=torch.int64, device=tokens.device
+        ).view(3, -1)  # (3, B * L)
 
         eligible = kinds != KIND_PAD
         if mask is not None:
             eligible = eligible & mask
-        out = tokens.clone()
+        out = tokens.clone(memory_format=torch.contiguous_format)
+        flat_out = out.view(-1)  # (B * L,)
+        flat_tokens = tokens.reshape(-1)
         for kind, table, beta in ((KIND_ITEM, items, self.beta_item), (KIND_QUERY, queries, self.beta_query)):
             if beta == 0.0 or table.num_nodes < 2:
                 continue
-            chosen = eligible & (kinds == kind) & (uniforms[0] < beta)  # (B, L)
-            nodes = tokens[chosen]  # (M,)
-            out[chosen] = table.draw(nodes, uniforms[1][chosen], offset_bits[chosen])
+            beta_threshold = round(beta * 2**_RANDOM_BITS)
+            chosen = (eligible & (kinds == kind)).reshape(-1) & (replace_bits < beta_threshold)  # (B * L,)
+            positions = chosen.nonzero().squeeze(1)  # (M,)
+            drawn = table.draw(flat_tokens[positions], branch_bits[positions], offset_bits[positions])
+            flat_out.index_copy_(0, positions, drawn)
         return out
 
     def _check_batch(

@@ -97,13 +97,23 @@ def test_similar_table_lookup_values():
     table = SimilarTable.from_csr("item", 6, *make_csr(ITEM_SETS), rho=4.0)
     assert table.ptr.tolist() == [0, 2, 3, 6, 7, 7, 8]
     assert table.index.tolist() == [1, 2, 0, 0, 3, 5, 2, 2]
-    assert table.self_rank.tolist() == [0, 0, 1, 2, 4, 4]
-    row_keys = [0, 0, 7, 14, 14, 14, 21, 35]  # row * (N + 1)
-    gaps = [1, 1, 0, 0, 2, 3, 2, 2]
-    assert table.gap_keys.tolist() == [key + gap for key, gap in zip(row_keys, gaps)]
-    # Node 2: rho * 3 / (rho * 3 + 2) = 12 / 14.
+    assert table.gaps.tolist() == [1, 1, 0, 0, 2, 3, 2, 2]
+    assert table.node_table[:, 0].tolist() == [0, 2, 3, 6, 7, 7]
+    assert table.node_table[:, 1].tolist() == [2, 1, 3, 1, 0, 1]
+    assert table.node_table[:, 3].tolist() == [0, 0, 1, 2, 4, 4]
+    # Largest set has 3 entries: 2 binary-search rounds.
+    assert table.search_rounds == 2
+    # Node 2: rho * 3 / (rho * 3 + 2) = 12 / 14; node 4 has no similar node.
     assert table.similar_probability[2].item() == pytest.approx(12 / 14)
-    assert table.similar_probability[4].item() == 0.0
+    assert table.node_table[2, 2].item() == round(12 / 14 * 2**62)
+    assert table.node_table[4, 2].item() == 0
+
+
+def test_similar_table_full_set_threshold():
+    # A node similar to every other node always takes the similar branch:
+    # its threshold is 2**62, above every 62-bit draw.
+    table = SimilarTable.from_csr("item", 3, *make_csr([[1, 2], [], []]), rho=1.0)
+    assert table.node_table[:, 2].tolist() == [2**62, 0, 0]
 
 
 def test_draw_maps_every_pick_to_its_node():
@@ -116,17 +126,33 @@ def test_draw_maps_every_pick_to_its_node():
         5: ([2], [0, 1, 3, 4]),
     }
     for node, (similar, other) in cases.items():
-        for branch, expected in ((0.0, similar), (0.999999, other)):
+        # Branch bits 0 pick the similar branch (threshold > 0), 2**62 - 1 the other.
+        for branch, expected in ((0, similar), (2**62 - 1, other)):
             picks = torch.arange(len(expected), dtype=torch.int64)
             nodes = torch.full_like(picks, node)
-            drawn = table.draw(nodes, torch.full((len(expected),), branch, dtype=torch.float64), picks)
+            drawn = table.draw(nodes, torch.full_like(picks, branch), picks)
             assert drawn.tolist() == expected, (node, branch)
+    # A zero threshold rejects even the smallest draw: node 4 has no similar set.
+    assert table.draw(torch.tensor([4]), torch.tensor([0]), torch.tensor([0])).tolist() == [0]
+
+
+def test_draw_maps_ranks_past_long_similar_set():
+    # Node 0 of 40 is similar to every odd node 1..29 (15 entries, 4 search
+    # rounds). The non-similar nodes other than 0 are 2, 4, ..., 28, then 30..39.
+    similar = list(range(1, 30, 2))
+    item_sets = [similar] + [[] for _ in range(39)]
+    table = SimilarTable.from_csr("item", 40, *make_csr(item_sets), rho=2.0)
+    assert table.search_rounds == 4
+    expected = list(range(2, 30, 2)) + list(range(30, 40))
+    picks = torch.arange(len(expected), dtype=torch.int64)
+    drawn = table.draw(torch.zeros_like(picks), torch.full_like(picks, 2**62 - 1), picks)
+    assert drawn.tolist() == expected
 
 
 def test_draw_wraps_offsets_modulo_count():
     table = SimilarTable.from_csr("item", 6, *make_csr(ITEM_SETS), rho=4.0)
     nodes = torch.tensor([2, 2, 2])
-    branch = torch.tensor([0.9999, 0.9999, 0.0], dtype=torch.float64)
+    branch = torch.tensor([2**62 - 1, 2**62 - 1, 0])
     offsets = torch.tensor([2, 2**40 + 1, 5])
     # Other nodes of 2 are [1, 4]; similar nodes are [0, 3, 5].
     assert table.draw(nodes, branch, offsets).tolist() == [1, 4, 5]
