@@ -61,12 +61,12 @@ def read_events(format: str, paths: Sequence[str | os.PathLike], **options: Any)
     if format not in READERS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(READERS)}")
     reader = READERS[format]
-    given = {name: value for name, value in options.items() if value is not None}
+    set_options = {name: value for name, value in options.items() if value is not None}
     accepted = [name for name, parameter in inspect.signature(reader).parameters.items()
                 if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
-    unknown = sorted(set(given) - set(accepted))
+    unknown = sorted(set(set_options) - set(accepted))
     if unknown:
         takes = (f"takes the options {', '.join(accepted)}" if accepted
                  else "takes no options")
         raise ValueError(f"format {format!r} {takes}; got {', '.join(unknown)}")
-    return reader(paths, **given)
+    return reader(paths, **set_options)

@@ -22,7 +22,7 @@ EVENT_COLUMNS = ("user", "session", "time", "order", "kind", "value")
 
 #: Reason recorded in :attr:`ReadResult.dropped` for query events with no text.
 EMPTY_QUERY = "empty query text"
-#: Reason recorded for events whose user (or session, where it stands in) is empty.
+#: Reason recorded for events with an empty user id (or session id, where it replaces the user).
 MISSING_USER = "missing user id"
 
 __all__ = [
@@ -43,8 +43,8 @@ class InputFormatError(ValueError):
     """An input file that does not have the layout its format requires.
 
     The message starts with the file and, where known, the 1-based line (text
-    files) or row (Parquet files) and the column, then says what was found and
-    what was expected.
+    files) or row (Parquet files) and the column. It then states what was
+    found and what was expected.
 
     Args:
         path (str or Path): the file.
@@ -86,8 +86,8 @@ class ReadResult:
     """The events read from one or more files of one format.
 
     Args:
-        events (pd.DataFrame): the canonical event table, one row per event, with
-            the columns of :data:`EVENT_COLUMNS`: ``user`` (str), ``session``
+        events (pd.DataFrame): the canonical event table, one row per event.
+            Its columns are those of :data:`EVENT_COLUMNS`: ``user`` (str), ``session``
             (str, missing where the format has no sessions), ``time`` (float64
             UNIX seconds), ``order`` (int64, breaks ties among events of one user
             at one time), ``kind`` (int8, ``KIND_ITEM`` or ``KIND_QUERY``) and

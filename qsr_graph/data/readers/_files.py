@@ -1,8 +1,7 @@
 """Reading text (CSV, TSV, gzip-compressed or not) and Parquet files into string tables.
 
-The fast path reads with ``pyarrow``. When it fails, the file is scanned line by
-line to find the first bad line, so that the error can name it; that scan only
-runs on failure.
+The fast path reads with ``pyarrow``. Only when it fails is the file scanned
+line by line, to find the first bad line so that the error can name it.
 """
 from __future__ import annotations
 
@@ -52,8 +51,8 @@ class Table:
     def error(self, index: int, column: str, message: str) -> InputFormatError:
         """Build an :class:`InputFormatError` for the value of ``column`` at data row ``index``."""
         value = self.frame[column].iloc[index]
-        shown = "" if pd.isna(value) else str(value)
-        return InputFormatError(self.path, message, column=column, value=shown,
+        text = "" if pd.isna(value) else str(value)
+        return InputFormatError(self.path, message, column=column, value=text,
                                 **self.location(index))
 
 
@@ -143,7 +142,7 @@ def check_columns(
 ) -> None:
     """Raise :class:`InputFormatError` unless every column in ``needed`` is in ``found``.
 
-    The message says, in this order of preference, that the file has the
+    The message states, in this order of preference, that the file has the
     right columns but another separator, that it looks like another published
     format, that its header uses another separator, or which columns are
     missing.
@@ -251,7 +250,8 @@ def read_text_table(
 
 
 def _diagnose(path: Path, separator: str, quoting: bool, num_fields: int) -> None:
-    """Raise :class:`InputFormatError` at the first line that is not UTF-8 or has too few or many fields."""
+    """Raise :class:`InputFormatError` at the first line that is not UTF-8 or has the wrong
+    number of fields."""
     header_seen = False
     for number, offset, raw in _lines(path):
         text = _decode(path, number, offset, raw).rstrip("\r\n")

@@ -51,7 +51,7 @@ def to_int64(table: Table, column: str, expected: str = "expected an integer") -
     Args:
         table (Table): the file's table.
         column (str): a column of integers, as text or as numbers.
-        expected (str, optional): what the message says was expected.
+        expected (str, optional): the expectation stated in the message.
 
     Raises:
         InputFormatError: at the first missing or non-integer value.
@@ -62,7 +62,8 @@ def to_int64(table: Table, column: str, expected: str = "expected an integer") -
     fast = _cast_text(values, pa.int64())
     if fast is not None:
         return fast
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+    if (pd.api.types.is_bool_dtype(values.dtype)
+            or pd.api.types.is_datetime64_any_dtype(values.dtype)):
         raise table.error(0, column, f"column of type {values.dtype}; {expected}")
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.astype(np.float64)
@@ -105,7 +106,7 @@ def _seconds(stamps: pd.Series) -> np.ndarray:
     """Return UTC timestamps as float64 UNIX seconds.
 
     Whole seconds and the fraction are converted apart and then added, so a
-    millisecond time gets the float nearest to it; dividing nanoseconds by 1e9
+    millisecond time gets the float nearest to it. Dividing nanoseconds by 1e9
     would first round the nanosecond count to a float.
     """
     nanoseconds = stamps.dt.as_unit("ns").astype("int64").to_numpy()
@@ -120,7 +121,7 @@ def to_seconds_from_datetimes(
 
     Values without a time zone are read as UTC. Each value may match any of
     ``formats`` (tried in order); ``"ISO8601"`` accepts any ISO 8601 date-time.
-    A Parquet column that already holds date-times is converted directly.
+    A Parquet column of date-times is converted directly.
 
     Args:
         table (Table): the file's table.

@@ -46,9 +46,9 @@ def read_bestbuy(paths: Sequence[str | os.PathLike]) -> ReadResult:
     and this reader reads them as UTC.
 
     The format has no sessions, so ``session`` is missing. ``order`` puts a
-    query before its clicks when their times are equal: it is ``2 * r`` for a
-    query first seen at row ``r`` and ``2 * r + 1`` for the click of row ``r``,
-    rows being counted over all files in the order given. Query events with
+    query before its clicks when their times are equal. It is ``2 * r`` for a
+    query first seen at row ``r`` and ``2 * r + 1`` for the click of row ``r``.
+    Rows are counted over all files in the order given. Query events with
     an empty text and clicks with an empty sku are dropped and counted.
 
     Args:

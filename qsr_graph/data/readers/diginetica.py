@@ -59,7 +59,7 @@ NO_USER = "NA"
 def read_diginetica(paths: Sequence[str | os.PathLike]) -> ReadResult:
     """Read the Diginetica (CIKM Cup 2016) raw files.
 
-    ``paths`` holds ``train-queries.csv`` and ``train-item-views.csv``, and
+    ``paths`` lists ``train-queries.csv`` and ``train-item-views.csv``, and
     optionally ``train-clicks.csv``, in any order and under any names: each
     file is recognised by its header. All are ``;``-separated.
 

@@ -44,8 +44,8 @@ def read_event_log(
     """Read event logs in CSV, TSV or Parquet whose columns are named by the options.
 
     A file is Parquet when its name ends in ``.parquet`` or ``.pq`` or its
-    content starts with the Parquet magic bytes; otherwise it is text, plain or
-    gzip-compressed, with a header line and double quotes around fields that
+    content starts with the Parquet magic bytes. Any other file is text, plain
+    or gzip-compressed, with a header line and double quotes around fields that
     need them. The text separator is ``separator`` when given, else a tab for
     names ending in ``.tsv``, ``.tsv.gz``, ``.tab`` or a ``.tsvNNN`` part, and
     a comma for anything else.
@@ -135,7 +135,10 @@ def _read_table(path: Path, needed: list[str], separator: str | None) -> Table:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Return a column as strings, writing whole floats (an integer column with nulls) without ``.0``."""
+    """Return a column as strings.
+
+    Whole floats, as in an integer column with nulls, are written without ``.0``.
+    """
     if pd.api.types.is_float_dtype(values.dtype):
         finite = values.dropna()
         if (finite == np.floor(finite)).all():

@@ -57,7 +57,7 @@ def read_trivago(paths: Sequence[str | os.PathLike]) -> ReadResult:
     query events whose text is ``reference``. ``clickout item``,
     ``interaction item image|info|deals|rating`` and ``search for item`` rows
     are item events whose item id is ``reference``. Rows of other action types
-    (filter selection, change of sort order) are skipped and counted; so are
+    (filter selection, change of sort order) are skipped and counted. So are
     item rows whose reference is missing or not a number (such as
     ``unknown``), and search rows with an empty text. ``step`` orders events
     with equal user and time.

@@ -41,9 +41,9 @@ def read_unsplash(paths: Sequence[str | os.PathLike]) -> ReadResult:
     the header converted_at, conversion_type, keyword, photo_id,
     anonymous_user_id, conversion_country. Fields are not quoted. Each row is
     a search for ``keyword`` followed by a conversion (a download, or another
-    ``conversion_type``) of ``photo_id``: a query event and an item event at
-    the same time ``converted_at``, which is read as UTC and may have a
-    fractional part or not.
+    ``conversion_type``) of ``photo_id``. It gives a query event and an item
+    event, both at ``converted_at``. That time is read as UTC, with or without
+    a fractional part.
 
     The format has no sessions, so ``session`` is missing and ``user`` is
     ``anonymous_user_id``. ``order`` is ``2 * r`` for the query and
