@@ -250,8 +250,7 @@ def read_text_table(
 
 
 def _diagnose(path: Path, separator: str, quoting: bool, num_fields: int) -> None:
-    """Raise :class:`InputFormatError` at the first line that is not UTF-8 or has the wrong
-    number of fields."""
+    """Raise :class:`InputFormatError` at the first non-UTF-8 line or line of wrong width."""
     header_seen = False
     for number, offset, raw in _lines(path):
         text = _decode(path, number, offset, raw).rstrip("\r\n")

@@ -135,6 +135,20 @@ def test_read_trivago_non_utf8(write):
         read_trivago([path])
 
 
+def test_read_trivago_non_utf8_header(write):
+    header = HEADER.encode().replace(b"step", b"st\xe9p")
+    path = write("train.csv", header + ROWS.encode())
+    offset = header.index(b"\xe9")
+    with pytest.raises(InputFormatError, match=re.escape(
+            f"{path}, line 1: invalid UTF-8 byte 0xe9 at byte offset {offset} of the file")):
+        read_trivago([path])
+
+
+def test_read_trivago_byte_order_mark(write, rows):
+    path = write("train.csv", "\ufeff" + HEADER + ROWS)
+    assert rows(read_trivago([path]).events) == EXPECTED
+
+
 def test_read_trivago_wrong_field_count(write):
     path = write("train.csv", HEADER + ROWS + "U3,s4,1541600060,1,clickout item,7,FR\n")
     with pytest.raises(InputFormatError, match="line 14: 7 fields; expected 12 fields"):
