@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 NO_ITEM_OR_QUERY = "row without item or query"
 _FORMAT = "an event log"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+# Names accepted for separators that are awkward to type in a shell.
+_SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
 def read_event_log(
@@ -78,7 +80,9 @@ def read_event_log(
         order_column (str, optional): column of integers that orders events
             of one user at one time.
         time_format (str, optional): strftime format of the time column.
-        separator (str, optional): field separator of text files.
+        separator (str, optional): field separator of text files: one
+            character, or ``"\\t"``, ``"tab"``, ``"comma"``, ``"semicolon"`` or
+            ``"pipe"``.
 
     Returns:
         The events.
@@ -97,8 +101,11 @@ def read_event_log(
                          "(the column of event times)")
     if item_column is None and query_column is None:
         raise ValueError("the events format needs item_column, query_column or both")
+    if separator is not None:
+        separator = _SEPARATOR_NAMES.get(separator.lower(), separator)
     if separator is not None and len(separator) != 1:
-        raise ValueError(f"separator must be one character, got {separator!r}")
+        raise ValueError(f"separator must be one character or one of "
+                         f"{', '.join(_SEPARATOR_NAMES)}; got {separator!r}")
     files = check_input_files(paths)
     columns = {"user": user_column, "time": time_column, "item": item_column,
                "query": query_column, "session": session_column, "order": order_column}

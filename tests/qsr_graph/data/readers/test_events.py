@@ -86,6 +86,14 @@ def test_read_event_log_separator_option(write, rows):
     assert rows(events) == [("u", None, 5.0, 1, KIND_ITEM, "x")]
 
 
+@pytest.mark.parametrize("name", ["\\t", "tab", "TAB"])
+def test_read_event_log_separator_name(write, rows, name):
+    path = write("log.txt", "user\tts\titem\nu\t5\tx\n")
+    events = read_event_log([path], user_column="user", time_column="ts", item_column="item",
+                            separator=name).events
+    assert rows(events) == [("u", None, 5.0, 1, KIND_ITEM, "x")]
+
+
 def test_read_event_log_tsv_part_names(write, rows):
     path = write("log.tsv000.gz", "user\tts\titem\nu\t5\tx\n", compress=True)
     events = read_event_log([path], user_column="user", time_column="ts", item_column="item").events
@@ -125,7 +133,7 @@ def test_read_event_log_rows_numbered_across_files(write, rows):
     (dict(user_column="user", item_column="item"), "needs the option time_column"),
     (dict(user_column="user", time_column="ts"), "needs item_column, query_column or both"),
     (dict(user_column="user", time_column="ts", item_column="item", separator="||"),
-     "separator must be one character, got '||'"),
+     "separator must be one character or one of \\t, tab, comma, semicolon, pipe; got '||'"),
 ])
 def test_read_event_log_invalid_options(write, options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
