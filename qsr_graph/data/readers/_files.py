@@ -222,7 +222,8 @@ def read_text_table(
             is not UTF-8 or has a row with the wrong number of fields.
     """
     if file_kind(path) == "parquet":
-        raise InputFormatError(path, f"is a Parquet file; expected {fmt} in text form")
+        raise InputFormatError(path, f"is a Parquet file{_parquet_hint(path)}; expected {fmt} "
+                                     f"in text form")
     line, header_text = read_header(path)
     found = split_header(header_text, separator, quoting)
     check_columns(path, found, needed, expected, fmt, header_text, separator, line,
@@ -265,6 +266,19 @@ def _diagnose(path: Path, separator: str, quoting: bool, num_fields: int) -> Non
                 path, f"{len(fields)} fields; expected {num_fields} fields separated by "
                       f"{separator_name(separator)}, as in the header", line=number,
                 value=text if len(text) <= 200 else text[:200] + "...")
+
+
+def _parquet_hint(path: Path) -> str:
+    """Return ``" that looks like <format>"`` for a Parquet file whose columns match one."""
+    try:
+        guess = guess_format(",".join(parquet_columns(path)))
+    except InputFormatError:
+        return ""
+    if guess is None:
+        return ""
+    other_format, description = guess
+    return f" that looks like {description}" + (
+        f" (format {other_format!r})" if other_format is not None else "")
 
 
 def parquet_columns(path: Path) -> list[str]:

@@ -155,6 +155,13 @@ def test_read_bestbuy_given_parquet(tmp_path):
         read_bestbuy([path])
 
 
+def test_read_bestbuy_given_trivago_parquet(trivago_path):
+    with pytest.raises(InputFormatError, match=re.escape(
+            f"{trivago_path}: is a Parquet file that looks like a trivago RecSys 2019 session "
+            "log (format 'trivago'); expected a Best Buy search-click CSV in text form")):
+        read_bestbuy([trivago_path])
+
+
 def test_read_bestbuy_missing_file(tmp_path):
     path = tmp_path / "train.csv"
     with pytest.raises(FileNotFoundError, match=re.escape(str(path))):
