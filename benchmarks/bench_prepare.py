@@ -3,7 +3,7 @@
 The log has Zipf-like item and query popularity, about one query per five item
 events, users of varied lengths (log-normal, mean about 20 events) and some
 consecutive repeats. Each measured step runs in a fresh Python process, so its
-peak resident memory (``ru_maxrss``) is not inflated by generating the log.
+peak resident memory (VmHWM, Linux only) does not include generating the log.
 
 Run:
     python benchmarks/bench_prepare.py                    # 10 million events
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -95,15 +94,26 @@ def synthetic_log(num_events: int, seed: int) -> pd.DataFrame:
     return table.iloc[rng.permutation(num_events)].reset_index(drop=True)
 
 
+def _status_mib(field: str) -> float:
+    """Return a memory field of ``/proc/self/status`` (Linux, in KiB there) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field} line")
+
+
 def current_rss_mib() -> float:
-    """Return the resident memory of this process now, in MiB (Linux)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """Return the resident memory of this process now, in MiB."""
+    return _status_mib("VmRSS")
 
 
 def peak_rss_mib() -> float:
-    """Return this process's peak resident memory so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Return this process's peak resident memory so far, in MiB.
+
+    VmHWM restarts at exec, unlike ``getrusage``'s ru_maxrss, which a child
+    process inherits from its parent's peak at fork time.
+    """
+    return _status_mib("VmHWM")
 
 
 def child_prepare(path: Path) -> dict:

@@ -96,7 +96,8 @@ def data_prepare(format_name: str, inputs: tuple[Path, ...], output: Path, force
                       if options[name] is not None}
     if reader_options and format_name != "events":
         names = ", ".join(f"--{name.replace('_', '-')}" for name in reader_options)
-        raise click.ClickException(f"{names} only apply to --format events, not {format_name}")
+        raise click.ClickException(
+            f"{names} can only be used with --format events, not {format_name}")
     for path in inputs:
         if not path.exists():
             raise click.ClickException(f"{path}: input file not found")

@@ -172,6 +172,8 @@ def prepare(
     table, dropped_events[RARE_ITEM] = _drop_rare_items(
         table, len(item_values), config.min_item_frequency)
     table = _collapse_repeats(table, config.keep_repeats, dropped_events)
+    logger.info("collapsed %d repeated items and %d repeated queries",
+                dropped_events[REPEATED_ITEM], dropped_events[REPEATED_QUERY])
 
     # Drop trailing queries and short sequences:
     is_last_or_before = _before_last_item(table)
@@ -189,6 +191,8 @@ def prepare(
     before_short = len(table)
     table = table.keep(long_enough[table.seq])
     dropped_events[SHORT_SEQUENCE] = before_short - len(table)
+    logger.info("dropped %d of %d sequences with fewer than %d item events",
+                int(np.sum(~long_enough)), num_input_sequences, config.min_user_items)
     if not len(table):
         raise ValueError(
             f"no sequence has at least min_user_items={config.min_user_items} item events "
@@ -199,6 +203,8 @@ def prepare(
     in_window = _recent_window(table, config.max_length)
     dropped_events[OUTSIDE_WINDOW] = int(len(table) - in_window.sum())
     table = table.keep(in_window)
+    logger.info("cut %d events older than the max_length=%d window",
+                dropped_events[OUTSIDE_WINDOW], config.max_length)
 
     dataset = _build_dataset(table, seq_names, item_values, query_keys, config)
     dataset.stats = {

@@ -134,7 +134,8 @@ def test_data_prepare_existing_output(tmp_path, trivago_csv):
     ("--max-length", 0, "--max-length must be at least 1, got 0"),
     ("--min-item-frequency", 0, "--min-item-frequency must be at least 1, got 0"),
     ("--max-query-words", -3, "--max-query-words must be at least 1, got -3"),
-    ("--user-column", "uid", "--user-column only apply to --format events, not trivago"),
+    ("--user-column", "uid",
+     "--user-column can only be used with --format events, not trivago"),
 ])
 def test_data_prepare_bad_option(tmp_path, trivago_csv, option, value, message):
     output = tmp_path / "prepared"
