@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ import torch
 from qsr_graph.data.dataset import KIND_ITEM, KIND_QUERY, WORD_PAD, SequenceDataset
 from qsr_graph.data.text import normalize_query, query_key
 from qsr_model.batching import SequenceBatch, make_batch
+from qsr_model.checkpoint import VOCAB_DIR, RunFolderError, load_run
 from qsr_model.explain import Explanation, QueryItemLinks
 
 logger = logging.getLogger(__name__)
@@ -56,10 +58,6 @@ class HistoryError(ValueError):
 
 class EmptyHistoryError(HistoryError):
     """A history with no event the run knows."""
-
-
-class RunFolderError(ValueError):
-    """A folder that is not a complete qsr run."""
 
 
 class HistoryWarning(UserWarning):
@@ -255,41 +253,25 @@ class EncodedHistory:
                 in zip(self.kinds, self.tokens, self.positions, self.texts) if kind == KIND_QUERY]
 
 
-def _load_best_model(run_dir: Path, device: str | torch.device) -> tuple[Any, dict[str, Any]]:
-    """Return the best model of a run folder, in eval mode, and the run's config.json."""
-    from qsr_model.config import ModelConfig
-    from qsr_model.query_seqrec import QuerySeqRec
-
-    if not run_dir.is_dir():
-        raise RunFolderError(f"{run_dir}: run folder not found")
-    for name in ("config.json", "best.pt"):
-        if not (run_dir / name).is_file():
-            raise RunFolderError(f"{run_dir}: not a qsr run (no {name}); train one with 'qsr train'")
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunFolderError(f"{run_dir / 'config.json'}: invalid JSON ({err})") from err
-    try:
-        checkpoint = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
-        state = checkpoint["model"]
-        model_config = ModelConfig.from_dict(checkpoint["model_config"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise RunFolderError(f"{run_dir / 'best.pt'}: not a qsr checkpoint ({err})") from err
-    model = QuerySeqRec(model_config, num_items=state["item_emb.weight"].shape[0],
-                        num_words=state["word_emb.weight"].shape[0] - 1)
-    model.load_state_dict(state)
-    return model.eval(), config
-
-
 def _graph_path(run_dir: Path, config: dict[str, Any]) -> Path | None:
     """Return the graph file named in a run's config: as written, or relative to the run."""
-    name = config.get("graph") or config.get("graph_path")
+    name = config.get("graph")
     if not name:
         return None
     path = Path(name)
     if not path.is_absolute() and not path.exists() and (run_dir / path).exists():
         path = run_dir / path
     return path
+
+
+def _outside_stacklevel() -> int:
+    """Return the ``stacklevel`` that points a warning at the first caller outside this module."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _quoted(values: Iterable[str]) -> str:
@@ -356,14 +338,14 @@ class Recommender:
             FileNotFoundError: ``graph`` is given and does not exist.
         """
         run_dir = Path(run_dir)
-        model, config = _load_best_model(run_dir, device)
-        vocabulary = Vocabulary.load(run_dir / "vocab")
+        model, model_config, train_config, info = load_run(run_dir, device=device)
+        vocabulary = Vocabulary.load(run_dir / VOCAB_DIR)
         if model.num_items != vocabulary.num_items:
             raise RunFolderError(
                 f"{run_dir}: the model scores {model.num_items} items but vocab/ has "
                 f"{vocabulary.num_items}")
         links = None
-        graph_path = Path(graph) if graph is not None else _graph_path(run_dir, config)
+        graph_path = Path(graph) if graph is not None else _graph_path(run_dir, info)
         if graph is not None and not graph_path.is_file():
             raise FileNotFoundError(f"{graph_path}: graph file not found")
         if graph_path is not None and graph_path.is_file():
@@ -374,9 +356,8 @@ class Recommender:
         elif graph_path is not None:
             logger.info("graph %s of the run not found; recommendations cannot be explained",
                         graph_path)
-        use_queries = bool(config.get("train", {}).get("use_queries", True))
-        return cls(model, vocabulary, max_length=model.config.max_length,
-                   use_queries=use_queries, links=links, device=device)
+        return cls(model, vocabulary, max_length=model_config.max_length,
+                   use_queries=train_config.use_queries, links=links, device=device)
 
     # Encoding -----------------------------------------------------------
 
@@ -460,11 +441,13 @@ class Recommender:
         if dropped_words:
             parts.append(f"dropped query word(s) never seen in training: {_quoted(dropped_words)}")
         if parts:
-            warnings.warn(f"{label}: " + "; ".join(parts), HistoryWarning, stacklevel=4)
+            warnings.warn(f"{label}: " + "; ".join(parts), HistoryWarning,
+                          stacklevel=_outside_stacklevel())
         if ignored_queries and not self._warned_no_queries:
             self._warned_no_queries = True
             warnings.warn("this model was trained without queries, so the queries of "
-                          "histories are ignored", HistoryWarning, stacklevel=4)
+                          "histories are ignored", HistoryWarning,
+                          stacklevel=_outside_stacklevel())
 
     # Scoring ------------------------------------------------------------
 

@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from qsr_graph.build import GraphConfig, build_graph
 from qsr_graph.data import KIND_ITEM, KIND_QUERY, SequenceDataset
-from qsr_model.config import ModelConfig
-from qsr_model.explain import Explanation, QueryItemLinks
+from qsr_graph.data.prepare import PrepareConfig, prepare
+from qsr_graph.data.readers import read_events
+from qsr_graph.io import save_graph
+from qsr_model.config import ModelConfig, TrainConfig
+from qsr_model.evaluate import prepare_split, score_histories
+from qsr_model.explain import LEADS_TO, Explanation, QueryItemLinks
 from qsr_model.query_seqrec import QuerySeqRec
 from qsr_model.recommend import (
     EmptyHistoryError,
@@ -20,6 +25,7 @@ from qsr_model.recommend import (
     Vocabulary,
     parse_event,
 )
+from qsr_model.trainer import train_model
 
 # Items a, b, c, d; queries "hot air balloon", "paris hotel", "paris"; with two
 # words per query, the words are hot, air, paris, hotel (ids 0 to 3).
@@ -278,3 +284,96 @@ def test_load_missing_run_folder(tmp_path):
 def test_load_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(RunFolderError, match=r"not a qsr run \(no config.json\)"):
         Recommender.load(tmp_path)
+
+
+# A model trained on the bundled data ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trivago_run(tmp_path_factory, trivago_path):
+    """A small model trained for two epochs on the first 500 users of the trivago slice."""
+    folder = tmp_path_factory.mktemp("trivago")
+    events = read_events("trivago", [trivago_path]).events
+    users = events["user"].unique()[:500]
+    dataset = prepare(events[events["user"].isin(users)], PrepareConfig(max_length=20))
+    graph = build_graph(dataset, GraphConfig())
+    save_graph(graph, folder / "graph.pt")
+    # The model reads 10 events of the prepared 20, so histories get cut.
+    train_model(dataset, None, ModelConfig(hidden_size=32, max_length=10, dropout=0.1),
+                TrainConfig(epochs=2, batch_size=64, lr=5e-3, augmentation=False),
+                output_dir=folder / "run", show_progress=False, graph_path=folder / "graph.pt")
+    return dataset, graph, folder / "run"
+
+
+def raw_test_input(dataset: SequenceDataset, user: int) -> list[str]:
+    """Write a user's whole test input (every event before the test target) as raw events."""
+    _, test_pos = dataset.split_positions()
+    events = []
+    for position in range(dataset.offsets[user], test_pos[user]):
+        token = dataset.tokens[position]
+        if dataset.kinds[position] == KIND_ITEM:
+            events.append("i:" + dataset.item_ids[token])
+        else:
+            events.append("q:" + dataset.query_texts[token])
+    return events
+
+
+@pytest.mark.slow
+def test_trained_two_queries_two_top_lists(trivago_run):
+    dataset, _, run_dir = trivago_run
+    recommender = Recommender.load(run_dir)
+    item = dataset.item_ids[dataset.tokens[dataset.kinds == KIND_ITEM][0]]
+    counts = np.bincount(dataset.tokens[dataset.kinds == KIND_QUERY], minlength=dataset.num_queries)
+    first, second = (dataset.query_texts[q] for q in np.argsort(-counts, kind="stable")[:2])
+    top_first = [r.item for r in recommender.recommend([f"i:{item}", f"q:{first}"], k=10)]
+    top_second = [r.item for r in recommender.recommend([f"i:{item}", f"q:{second}"], k=10)]
+    assert len(top_first) == len(top_second) == 10
+    assert top_first != top_second
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_queries", [True, False])
+def test_trained_scores_equal_evaluation(trivago_run, use_queries):
+    dataset, _, run_dir = trivago_run
+    recommender = Recommender.load(run_dir)
+    recommender.use_queries = use_queries
+    windows = prepare_split(dataset, "test", recommender.max_length, use_queries=use_queries).windows
+    rows = torch.arange(len(windows))
+    expected = score_histories(recommender.model, windows.batch(rows))  # (U, I)
+    histories = [raw_test_input(dataset, int(user)) for user in windows.users]
+    assert max(len(h) for h in histories) > recommender.max_length
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HistoryWarning)
+        encoded = [recommender.encode(h) for h in histories]
+        results = recommender.recommend_batch(histories, k=10)
+    assert torch.allclose(recommender.score_encoded(encoded), expected, rtol=0, atol=1e-5)
+    top_scores, top_items = expected.topk(10, dim=1)
+    for row in (0, 1, len(histories) - 1):
+        assert [r.item for r in results[row]] == [dataset.item_ids[i] for i in top_items[row]]
+        assert [r.score for r in results[row]] == pytest.approx(top_scores[row].tolist(), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_trained_explanations_follow_graph(trivago_run):
+    dataset, graph, run_dir = trivago_run
+    recommender = Recommender.load(run_dir)
+    assert recommender.links is not None
+    edge_index = graph[LEADS_TO].edge_index.tolist()
+    edge_weight = graph[LEADS_TO].edge_weight.tolist()
+    # The two queries that lead to the most items in common: the shared items
+    # must be explained by the latest of the two.
+    linked = {q: {i for r, i in zip(*edge_index) if r == q} for q in sorted(set(edge_index[0]))}
+    earlier, latest = max(((a, b) for a in linked for b in linked if a < b),
+                          key=lambda pair: len(linked[pair[0]] & linked[pair[1]]))
+    assert linked[earlier] & linked[latest]
+    expected = {}
+    for position, query in ((0, earlier), (1, latest)):
+        for row, item, weight in zip(edge_index[0], edge_index[1], edge_weight):
+            if row == query:
+                expected[dataset.item_ids[item]] = Explanation(
+                    query=dataset.query_texts[query], position=position, weight=weight)
+    history = [f"q:{dataset.query_texts[earlier]}", f"q:{dataset.query_texts[latest]}"]
+    result = recommender.recommend(history, k=dataset.num_items, explain=True)
+    explained = {r.item: r.explanation for r in result if r.explanation is not None}
+    assert len(result) == dataset.num_items
+    assert explained == expected
