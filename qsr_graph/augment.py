@@ -25,13 +25,13 @@ DEFAULT_BETA_ITEM = 0.1
 #: Default chance that a query token is replaced.
 DEFAULT_BETA_QUERY = 0.1
 #: Default weight of a similar node relative to a non-similar one.
-DEFAULT_RHO = 100.0
+DEFAULT_RHO = 1000.0
 
 # All draws are 62-bit random integers: compared with round(p * 2**62) for a
 # chance p, or reduced modulo a candidate count (bias below count / 2**62).
 _RANDOM_BITS = 62
-# Column of SimilarTable.node_table holding the similar-branch threshold.
-_SIMILAR_THRESHOLD = 2
+# Columns of SimilarTable.node_table.
+_START, _NUM_SIMILAR, _THRESHOLD, _SELF_RANK, _TYPE_SIZE = range(5)
 
 
 def similar_draw_probability(num_nodes: int, num_similar: int, rho: float) -> float:
@@ -67,13 +67,13 @@ class SimilarTable:
         ptr (torch.Tensor): ``[N + 1]`` int64; node ``s``'s similar nodes are
             ``index[ptr[s]:ptr[s + 1]]``, sorted ascending, never ``s`` itself.
         index (torch.Tensor): ``[S]`` int64 similar node ids.
-        node_table (torch.Tensor): ``[N, 4]`` int64, one row per node so that a
+        node_table (torch.Tensor): ``[N, 5]`` int64, one row per node so that a
             token needs one gather: the CSR start, the similar-set size, the
             similar threshold (a 62-bit draw below it picks the similar branch,
             so it is ``round(p * 2**62)`` for the similar draw probability
-            ``p`` at the sampler's rho), and the node's rank among the nodes
+            ``p`` at the sampler's rho), the node's rank among the nodes
             outside its similar set (its id minus the number of similar ids
-            below it).
+            below it), and the number of nodes of its type.
         gaps (torch.Tensor): ``[S]`` int64, for each similar id the number of
             non-similar ids below it (``index[j]`` minus its position in its
             row). Non-decreasing within each row.
@@ -146,14 +146,48 @@ class SimilarTable:
         probability = torch.where(total > 0, weight_similar / total.clamp(min=1), torch.zeros_like(total))
         threshold = torch.round(probability * 2.0**_RANDOM_BITS).to(torch.int64)
 
-        node_table = torch.stack([ptr[:-1], counts, threshold, self_rank], dim=1)  # (N, 4)
+        type_size = torch.full_like(counts, num_nodes)
+        node_table = torch.stack([ptr[:-1], counts, threshold, self_rank, type_size], dim=1)  # (N, 5)
         max_similar = int(counts.max().item()) if num_nodes > 0 else 0
         return cls(name, num_nodes, ptr, index, node_table, gaps, max_similar.bit_length())
 
     @property
     def similar_probability(self) -> torch.Tensor:
         """``[N]`` float64 chance that a replacement of each node comes from its similar set."""
-        return self.node_table[:, _SIMILAR_THRESHOLD].to(torch.float64) / 2.0**_RANDOM_BITS
+        return self.node_table[:, _THRESHOLD].to(torch.float64) / 2.0**_RANDOM_BITS
+
+    @classmethod
+    def concat(cls, name: str, tables: list[SimilarTable]) -> SimilarTable:
+        """Stack the tables of several node types so one :meth:`draw` serves them all.
+
+        Node ``s`` of ``tables[k]`` becomes node ``s + offset_k``, where
+        ``offset_k`` is the number of nodes in the tables before it. ``index``
+        and the drawn ids stay local to each type, so a draw for node
+        ``s + offset_k`` returns an id in ``[0, tables[k].num_nodes)``.
+
+        Args:
+            name (str): name of the stacked table, used in messages.
+            tables (list[SimilarTable]): per-type tables on one device.
+
+        Returns:
+            SimilarTable: the stacked table.
+        """
+        node_tables, ptrs, edge_offset = [], [tables[0].ptr[:1]], 0
+        for table in tables:
+            node_table = table.node_table.clone()
+            node_table[:, _START] += edge_offset
+            node_tables.append(node_table)
+            ptrs.append(table.ptr[1:] + edge_offset)
+            edge_offset += table.index.numel()
+        return cls(
+            name,
+            sum(table.num_nodes for table in tables),
+            torch.cat(ptrs),
+            torch.cat([table.index for table in tables]),
+            torch.cat(node_tables),
+            torch.cat([table.gaps for table in tables]),
+            max(table.search_rounds for table in tables),
+        )
 
     def to(self, device: torch.device | str) -> SimilarTable:
         """Return a copy of the tables on ``device``."""
@@ -172,16 +206,18 @@ class SimilarTable:
 
         Args:
             nodes (torch.Tensor): ``[M]`` int64 node ids, each from a type with
-                at least two nodes.
+                at least two nodes (for a table built by :meth:`concat`, ids
+                offset by the type's position).
             branch_bits (torch.Tensor): ``[M]`` int64 uniform integers in
                 ``[0, 2**62)`` deciding similar versus non-similar.
             offset_bits (torch.Tensor): ``[M]`` int64 uniform integers in
                 ``[0, 2**62)`` picking the node inside the chosen branch.
 
         Returns:
-            torch.Tensor: ``[M]`` int64 replacement ids, never equal to ``nodes``.
+            torch.Tensor: ``[M]`` int64 replacement ids of the nodes' own type,
+            never the node itself.
         """
-        start, num_similar, threshold, self_rank = self.node_table.index_select(0, nodes).unbind(1)  # (M,) each
+        start, num_similar, threshold, self_rank, type_size = self.node_table.index_select(0, nodes).unbind(1)
         from_similar = branch_bits < threshold
 
         # Both branches are computed for every token and merged at the end:
@@ -201,7 +237,7 @@ class SimilarTable:
         # into a rank among all non-similar nodes. Every similar id whose gap
         # (non-similar ids below it) is at most that rank lies below the
         # result, so adding their count maps the rank to a node id.
-        rank = torch.remainder(offset_bits, (self.num_nodes - 1 - num_similar).clamp(min=1))
+        rank = torch.remainder(offset_bits, (type_size - 1 - num_similar).clamp(min=1))
         rank = rank + (rank >= self_rank).to(torch.int64)
         other_node = rank + self._count_gaps_at_most(start, num_similar, rank)
 
@@ -320,19 +356,23 @@ class ReplacementSampler:
         * ``beta_item=0`` and ``beta_query=0`` leave every sequence unchanged
           ("no augmentation"), as does not calling the sampler.
 
-    Defaults:
+    Defaults (chosen from the data, not taken from a published tuning):
         * ``beta_item = beta_query = 0.1``: on average 90% of each sequence
-          stays as observed, so the augmented sequence is still mostly the
-          user's own behaviour. At the usual maximum length of 50 tokens this
-          is 5 replacements per full sequence, and the chance that a token's
-          four nearest neighbours are all intact is ``0.9**4``, about 0.66.
-        * ``rho = 100``: rho has to grow with ``N / S`` before the similar set
-          matters at all, because with ``rho = 1`` a node with ``S`` similar
-          nodes out of ``N`` draws one with chance ``S / (N - 1)``. For a node
-          with 50 similar nodes among 10,000, ``rho = 100`` gives a similar draw
-          probability of about 0.33, so replacements lean towards related
-          nodes but still explore the rest of the catalogue. Tune rho per data
-          set (``docs/augmentation.md`` lists the bundled data's figures).
+          stays as observed, so an augmented sequence is still mostly the
+          user's own behaviour, and the chance that a token's four nearest
+          neighbours are all intact is ``0.9**4``, about 0.66. On the bundled
+          trivago slice a user has 5.4 training tokens on average (median 3,
+          max 49), so about 0.54 tokens change per sequence and 65% of
+          sequences stay whole in a given epoch.
+        * ``rho = 1000``: the similar set only matters once ``rho * S`` is
+          comparable to ``N``, because with ``rho = 1`` a node with ``S``
+          similar nodes among ``N`` draws one with chance ``S / (N - 1)``.
+          On the bundled trivago graph (8,993 items, 1,211 queries, similar
+          sets capped at 20), ``rho = 1000`` makes a replacement of a token
+          with a non-empty similar set come from that set with probability
+          0.45 for items and 0.51 for queries, averaged over training tokens,
+          so replacements favour related nodes and still explore the rest.
+          Larger catalogues need a larger rho for the same balance.
 
     A node type with a single node has no other node to draw, so its tokens
     are never replaced (a warning is emitted when ``beta > 0``).
@@ -397,9 +437,10 @@ class ReplacementSampler:
                     f"the {table.name} vocabulary has a single node, so {table.name} tokens are never replaced",
                     stacklevel=2,
                 )
-        self._device_tables: dict[torch.device, tuple[SimilarTable, SimilarTable]] = {
-            self.items.ptr.device: (self.items, self.queries)
-        }
+        # Items and queries share one stacked table, so a batch takes one pass
+        # of tensor ops whatever its mix of kinds.
+        joint = SimilarTable.concat("item and query", [self.items, self.queries])
+        self._joint_tables: dict[torch.device, SimilarTable] = {joint.ptr.device: joint}
 
     @classmethod
     def from_graph(
@@ -484,20 +525,22 @@ class ReplacementSampler:
         return self.queries.num_nodes
 
     def to(self, device: torch.device | str) -> ReplacementSampler:
-        """Move the look-up tables to ``device`` (in place) and return the sampler."""
-        self.items, self.queries = self._tables_on(torch.device(device))
+        """Copy the look-up tables to ``device`` ahead of the first batch there and return the sampler."""
+        device = torch.device(device)
+        self._joint_on(device)
+        self.items, self.queries = self.items.to(device), self.queries.to(device)
         return self
 
-    def _tables_on(self, device: torch.device) -> tuple[SimilarTable, SimilarTable]:
-        # Tables are copied once per device, so a CPU-built sampler can be
+    def _joint_on(self, device: torch.device) -> SimilarTable:
+        # The table is copied once per device, so a CPU-built sampler can be
         # called on CUDA batches without an explicit .to().
-        tables = self._device_tables.get(device)
-        if tables is None:
-            tables = (self.items.to(device), self.queries.to(device))
+        joint = self._joint_tables.get(device)
+        if joint is None:
+            joint = next(iter(self._joint_tables.values())).to(device)
             # "cuda" and "cuda:0" name the same device: key by both.
-            tables = self._device_tables.setdefault(tables[0].ptr.device, tables)
-            self._device_tables[device] = tables
-        return tables
+            joint = self._joint_tables.setdefault(joint.ptr.device, joint)
+            self._joint_tables[device] = joint
+        return joint
 
     def __repr__(self) -> str:
         return (
@@ -538,7 +581,7 @@ class ReplacementSampler:
                 id outside its vocabulary.
         """
         self._check_batch(kinds, tokens, generator, mask)
-        items, queries = self._tables_on(tokens.device)
+        joint = self._joint_on(tokens.device)
 
         # Fixed-size draws, so the generator advances the same way for every
         # batch of this shape regardless of its content.
@@ -546,20 +589,26 @@ class ReplacementSampler:
             0, 2**_RANDOM_BITS, (3, *tokens.shape), generator=generator, dtype=torch.int64, device=tokens.device
         ).view(3, -1)  # (3, B * L)
 
-        eligible = kinds != KIND_PAD
+        # A 62-bit draw below the token's threshold replaces it. Padding and
+        # types with fewer than two nodes get threshold 0, which no draw is below.
+        item_threshold = round(self.beta_item * 2**_RANDOM_BITS) if self.num_items > 1 else 0
+        query_threshold = round(self.beta_query * 2**_RANDOM_BITS) if self.num_queries > 1 else 0
+        flat_kinds = kinds.reshape(-1)
+        threshold = torch.where(flat_kinds == KIND_ITEM, item_threshold, 0)  # (B * L,)
+        threshold = torch.where(flat_kinds == KIND_QUERY, query_threshold, threshold)
+        chosen = replace_bits < threshold
         if mask is not None:
-            eligible = eligible & mask
+            chosen = chosen & mask.reshape(-1)
+        positions = chosen.nonzero().squeeze(1)  # (M,)
+
         out = tokens.clone(memory_format=torch.contiguous_format)
-        flat_out = out.view(-1)  # (B * L,)
-        flat_tokens = tokens.reshape(-1)
-        for kind, table, beta in ((KIND_ITEM, items, self.beta_item), (KIND_QUERY, queries, self.beta_query)):
-            if beta == 0.0 or table.num_nodes < 2:
-                continue
-            beta_threshold = round(beta * 2**_RANDOM_BITS)
-            chosen = (eligible & (kinds == kind)).reshape(-1) & (replace_bits < beta_threshold)  # (B * L,)
-            positions = chosen.nonzero().squeeze(1)  # (M,)
-            drawn = table.draw(flat_tokens[positions], branch_bits[positions], offset_bits[positions])
-            flat_out.index_copy_(0, positions, drawn)
+        if positions.numel() == 0:
+            return out
+        # Query q is node num_items + q of the stacked table.
+        nodes = tokens.reshape(-1)[positions]  # (M,)
+        nodes = nodes + (flat_kinds[positions] == KIND_QUERY).to(torch.int64) * self.num_items
+        drawn = joint.draw(nodes, branch_bits[positions], offset_bits[positions])
+        out.view(-1).index_copy_(0, positions, drawn)
         return out
 
     def _check_batch(

@@ -136,6 +136,21 @@ def test_draw_maps_every_pick_to_its_node():
     assert table.draw(torch.tensor([4]), torch.tensor([0]), torch.tensor([0])).tolist() == [0]
 
 
+def test_concat_offsets_rows_and_keeps_local_ids():
+    items = SimilarTable.from_csr("item", 6, *make_csr(ITEM_SETS), rho=4.0)
+    queries = SimilarTable.from_csr("query", 3, *make_csr(QUERY_SETS), rho=4.0)
+    joint = SimilarTable.concat("item and query", [items, queries])
+    assert joint.num_nodes == 9
+    assert joint.ptr.tolist() == [0, 2, 3, 6, 7, 7, 8, 9, 10, 10]
+    assert joint.index.tolist() == [1, 2, 0, 0, 3, 5, 2, 2, 1, 0]
+    assert joint.node_table[6:, 0].tolist() == [8, 9, 10]
+    assert joint.node_table[:, 4].tolist() == [6] * 6 + [3] * 3
+    # Query 2 (joint node 8) has no similar query: its other queries are 0 and 1.
+    picks = torch.tensor([0, 1])
+    drawn = joint.draw(torch.tensor([8, 8]), torch.full_like(picks, 2**62 - 1), picks)
+    assert drawn.tolist() == [0, 1]
+
+
 def test_draw_maps_ranks_past_long_similar_set():
     # Node 0 of 40 is similar to every odd node 1..29 (15 entries, 4 search
     # rounds). The non-similar nodes other than 0 are 2, 4, ..., 28, then 30..39.
