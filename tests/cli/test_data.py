@@ -103,6 +103,17 @@ def test_data_prepare_events_format(tmp_path):
     assert ds.times[:2].tolist() == [1704099600.0, 1704099600.0]
 
 
+def test_data_prepare_events_needs_columns(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("uid,ts,item\nu1,1,a\n")
+    output = tmp_path / "prepared"
+    result = run("data", "prepare", "--format", "events", path, "--output", output,
+                 "--time-column", "ts", "--item-column", "item")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the events format needs the option user_column")
+    assert not output.exists()
+
+
 def test_data_prepare_missing_input(tmp_path):
     output = tmp_path / "prepared"
     result = run("data", "prepare", "--format", "trivago", tmp_path / "nope.csv",
