@@ -80,12 +80,12 @@ def _write_output(lines: Iterator[str], output: Path | None) -> None:
         raise
 
 
-def _format_table(recommendations: list[Any]) -> Iterator[str]:
+def _format_table(recommendations: list[Any], explain: bool) -> Iterator[str]:
     width = max([len(r.item) for r in recommendations] + [4])
-    yield f"{'rank':>4}  {'item':<{width}}  {'score':>9}  explanation"
+    yield f"{'rank':>4}  {'item':<{width}}  {'score':>9}" + ("  explanation" if explain else "")
     for rank, rec in enumerate(recommendations, start=1):
-        why = str(rec.explanation) if rec.explanation is not None else ""
-        yield f"{rank:>4}  {rec.item:<{width}}  {rec.score:>9.4f}  {why}".rstrip()
+        reason = str(rec.explanation) if rec.explanation is not None else ""
+        yield f"{rank:>4}  {rec.item:<{width}}  {rec.score:>9.4f}  {reason}".rstrip()
 
 
 @click.command()
@@ -117,9 +117,9 @@ def recommend(run_dir: Path, events: tuple[str, ...], input_path: Path | None, k
               output: Path | None, batch_size: int, device: str) -> None:
     """Recommend the top-k items after one history (--history) or many (--input).
 
-    Unknown items are skipped, query words never seen in training are dropped
-    and a query with no known word is skipped; each history gets one warning
-    on stderr naming them. A history with nothing left is an error.
+    Unknown items are skipped, query words never seen in training are dropped,
+    and a query with no known word is skipped. Each history gets one warning on
+    stderr that names them. A history with nothing left is an error.
 
     \b
     Example:
@@ -154,7 +154,7 @@ def recommend(run_dir: Path, events: tuple[str, ...], input_path: Path | None, k
     elif as_json:
         lines = iter([json.dumps({"recommendations": [r.to_dict() for r in results[0]]})])
     else:
-        lines = _format_table(results[0])
+        lines = _format_table(results[0], explain)
     _write_output(lines, output)
     if output is not None:
         click.echo(f"wrote {len(results)} recommendation list(s) to {output}", err=True)

@@ -1,9 +1,10 @@
 """Explanations of recommended items from the query-item graph.
 
 An item recommended after a history is explained by a query of that history
-which leads to the item in the training graph: a ``("query", "leads_to",
-"item")`` link, whose weight is the number of times the pair occurred in the
-training sequences (after the graph's alpha threshold).
+which leads to the item in the training graph, through a ``("query",
+"leads_to", "item")`` link. The link's weight is the number of times the pair
+occurred in the training sequences. Links removed by the graph's alpha
+threshold explain nothing.
 """
 from __future__ import annotations
 
@@ -143,9 +144,9 @@ class QueryItemLinks:
             >>> [str(e) for e in links.explain([5, 6, 7], [(0, 0, "a"), (1, 2, "b")])]
             ["query 'b' leads to it (weight 4)", "query 'a' leads to it (weight 1)", 'None']
         """
-        wanted = np.asarray(items, dtype=np.int64)
-        found: list[Explanation | None] = [None] * len(wanted)
-        missing = np.ones(len(wanted), dtype=bool)
+        requested = np.asarray(items, dtype=np.int64)
+        found: list[Explanation | None] = [None] * len(requested)
+        missing = np.ones(len(requested), dtype=bool)
         for query, position, text in reversed(queries):
             if not missing.any():
                 break
@@ -156,8 +157,8 @@ class QueryItemLinks:
                 continue
             order = np.argsort(linked)
             sorted_items = linked[order]
-            spot = np.searchsorted(sorted_items, wanted).clip(max=len(sorted_items) - 1)
-            hit = missing & (sorted_items[spot] == wanted)
+            spot = np.searchsorted(sorted_items, requested).clip(max=len(sorted_items) - 1)
+            hit = missing & (sorted_items[spot] == requested)
             for row in np.flatnonzero(hit):
                 weight = float(weights[order[spot[row]]])
                 found[row] = Explanation(query=text, position=position, weight=weight)

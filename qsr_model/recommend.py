@@ -13,9 +13,9 @@ Events the run has never seen are handled as follows, with one
 - an unknown item is skipped;
 - words of a query that never occurred in training are dropped, and a query
   left with no known word is skipped;
-- a query in the run's vocabulary keeps its stored bag of words; a new query
-  is the bag of its known words (the model embeds a query as the mean of its
-  word embeddings, so new queries need no vocabulary entry).
+- a query in the run's vocabulary keeps its stored bag of words, and a new
+  query is the bag of its known words. The model embeds a query as the mean
+  of its word embeddings, so new queries need no vocabulary entry.
 
 A history with no event left is an :class:`EmptyHistoryError`.
 """
@@ -57,7 +57,7 @@ class HistoryError(ValueError):
 
 
 class EmptyHistoryError(HistoryError):
-    """A history with no event the run knows."""
+    """A history with no event in the run's vocabularies."""
 
 
 class HistoryWarning(UserWarning):
@@ -186,7 +186,7 @@ class Vocabulary:
             raise RunFolderError(
                 f"{folder}: missing vocabulary file {Path(err.filename).name}") from err
         except (ValueError, KeyError, OSError) as err:
-            raise RunFolderError(f"{folder}: unreadable vocabulary ({err})") from err
+            raise RunFolderError(f"{folder}: invalid vocabulary file ({err})") from err
         max_query_words = manifest.get("options", {}).get("max_query_words")
         if max_query_words is None:
             max_query_words = max(1, query_words.shape[1] if query_words.ndim == 2 else 1)
@@ -202,9 +202,9 @@ class Vocabulary:
         """Return ``(query id or -1, word ids, unknown words)`` of a raw query text.
 
         A query in the vocabulary gets its stored bag. A new query gets the ids
-        of its known words, in order, at most ``max_query_words`` of them; the
-        cut comes after unknown words are dropped so that a known word later in
-        the text can still count.
+        of its known words in order, at most ``max_query_words`` of them. The
+        cut comes after unknown words are dropped, so a known word later in the
+        text still counts.
         """
         key = query_key(text)
         query = self.query_index.get(key, -1)
@@ -343,7 +343,7 @@ class Recommender:
         if model.num_items != vocabulary.num_items:
             raise RunFolderError(
                 f"{run_dir}: the model scores {model.num_items} items but vocab/ has "
-                f"{vocabulary.num_items}")
+                f"{vocabulary.num_items}; the run folder is inconsistent, train it again")
         links = None
         graph_path = Path(graph) if graph is not None else _graph_path(run_dir, info)
         if graph is not None and not graph_path.is_file():
@@ -505,7 +505,7 @@ class Recommender:
         """Recommend the top-k items after each of many histories.
 
         Histories are scored in chunks of at most ``batch_size``, each in one
-        forward pass; chunks shrink for large catalogues so that a chunk's
+        forward pass. Chunks shrink for large catalogues, so that a chunk's
         scores stay below :data:`SCORE_BUDGET` values.
 
         Args:
@@ -538,9 +538,9 @@ class Recommender:
             raise ValueError("explanations need the run's graph, which was not found; "
                              "pass the graph file the run was trained with")
         chunk = max(1, min(batch_size, SCORE_BUDGET // max(1, self.num_items)))
-        # Histories of similar length share a chunk, so that little of a chunk
-        # is padding; the model's positions count back from the latest event,
-        # so padding does not change a history's scores.
+        # Histories of similar length share a chunk, so little of a chunk is
+        # padding. Padding does not change a history's scores because the
+        # model's positions count back from the latest event.
         order = sorted(range(len(encoded)), key=lambda row: len(encoded[row].kinds))
         results: list[list[Recommendation]] = [[] for _ in encoded]
         for start in range(0, len(order), chunk):

@@ -51,9 +51,18 @@ def test_recommend_history_table(run_dir):
     assert result.exit_code == 0, result.output
     expected = api_result(run_dir, ["q:Paris", "i:a"], k=3)
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["rank", "item", "score", "explanation"]
+    assert lines[0].split() == ["rank", "item", "score"]
     assert [line.split() for line in lines[1:]] == [
         [str(rank), rec.item, f"{rec.score:.4f}"] for rank, rec in enumerate(expected, start=1)]
+
+
+def test_recommend_history_table_explain(run_dir):
+    result = invoke(run_dir, "--history", "q:hot air balloon", "-k", "5", "--explain")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["rank", "item", "score", "explanation"]
+    rank = [line.split()[1] for line in lines[1:]].index("a") + 1
+    assert lines[rank].endswith("  query 'hot air balloon' leads to it (weight 1)")
 
 
 def test_recommend_history_json_explain(run_dir):

@@ -14,7 +14,7 @@ from qsr_graph.data.readers import read_events
 from qsr_graph.io import save_graph
 from qsr_model.config import ModelConfig, TrainConfig
 from qsr_model.evaluate import prepare_split, score_histories
-from qsr_model.explain import LEADS_TO, Explanation, QueryItemLinks
+from qsr_model.explain import LEADS_TO, Explanation, GraphMismatchError, QueryItemLinks
 from qsr_model.query_seqrec import QuerySeqRec
 from qsr_model.recommend import (
     EmptyHistoryError,
@@ -265,6 +265,20 @@ def test_explain_prefers_latest_query(dataset):
         "c": None,
         "d": None,
     }
+
+
+def test_explain_rejects_graph_of_other_data(dataset):
+    other = SequenceDataset.from_sequences({"u": [("query", "paris"), ("item", "a"), ("item", "x")]})
+    graph = build_graph(other, GraphConfig())
+    vocab = Vocabulary.from_dataset(dataset)
+    with pytest.raises(GraphMismatchError, match="g.pt: graph has 2 item nodes but the run has 4"):
+        QueryItemLinks.from_graph(graph, vocab.item_ids, vocab.query_texts, source="g.pt")
+    same_size = SequenceDataset.from_sequences(
+        {"u": [("query", "hot air balloon"), ("query", "paris hotel"), ("query", "paris"),
+               ("item", "a"), ("item", "b"), ("item", "x"), ("item", "d")]}, max_query_words=2)
+    with pytest.raises(GraphMismatchError, match="item node 2 is 'x' in the graph but 'c' in the run"):
+        QueryItemLinks.from_graph(build_graph(same_size, GraphConfig()), vocab.item_ids,
+                                  vocab.query_texts, source="g.pt")
 
 
 def test_explain_needs_graph(dataset):
