@@ -24,12 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qsr_graph.data.dataset import KIND_ITEM, KIND_QUERY, WORD_PAD, SequenceDataset
+from qsr_graph.data.readers import EVENT_COLUMNS
 from qsr_graph.data.text import DEFAULT_MAX_QUERY_WORDS, query_key
 
 logger = logging.getLogger(__name__)
-
-#: Columns of the canonical event table that :func:`prepare` reads.
-EVENT_COLUMNS = ("user", "session", "time", "order", "kind", "value")
 
 #: Separator between user and session in sequence ids under ``by_session``.
 SESSION_SEPARATOR = "/"
@@ -161,8 +159,9 @@ def prepare(
     dropped_events: dict[str, int] = {}
 
     # Normalise queries and sort:
-    table, item_values, query_keys, dropped_events[QUERY_WITHOUT_WORDS] = _encode(events)
-    table, seq_names = _sort(table, events, config.by_session)
+    rows, kind, token, item_values, query_keys = _encode(events)
+    dropped_events[QUERY_WITHOUT_WORDS] = len(events) - len(rows)
+    table, seq_names = _sort(events, rows, kind, token, config.by_session)
     num_input_sequences = len(seq_names)
     items_at_start = _items_per_sequence(table, num_input_sequences)
 
@@ -242,12 +241,14 @@ def _check_events(events: pd.DataFrame) -> None:
             raise ValueError(f"event table row {row}: column {column!r} has no value")
 
 
-def _encode(events: pd.DataFrame) -> tuple[_Events, np.ndarray, np.ndarray, int]:
-    """Give items raw codes and queries key codes; drop queries without words.
+def _encode(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                            np.ndarray]:
+    """Give items raw codes and queries key codes, and drop queries without words.
 
-    Returns the unsorted table (``seq`` not set yet, filled with row numbers),
-    the raw item id of each item code, the key of each query code and the
-    number of dropped empty queries.
+    Returns:
+        ``(rows, kind, token, item_values, query_keys)``: the kept row numbers
+        of ``events``, their kinds and tokens (raw item code or query key code),
+        the raw item id of each item code and the key of each query code.
     """
     kind = events["kind"].to_numpy().astype(np.int8)
     values = events["value"]
@@ -263,26 +264,25 @@ def _encode(events: pd.DataFrame) -> tuple[_Events, np.ndarray, np.ndarray, int]
     key_codes, query_keys = pd.factorize(keys)
     token[~is_item] = key_codes[text_codes] if len(text_codes) else text_codes
 
-    keep = np.ones(len(events), dtype=bool)
-    empty_codes = np.flatnonzero(query_keys == "")
-    if len(empty_codes):
-        is_empty = np.zeros(len(events), dtype=bool)
-        is_empty[~is_item] = np.isin(token[~is_item], empty_codes)
-        keep &= ~is_empty
-        logger.info("dropped %d query events without any word", int(is_empty.sum()))
-    table = _Events(np.arange(len(events), dtype=np.int64),
-                    events["time"].to_numpy(dtype=np.float64), kind, token)
-    return table.keep(keep), np.asarray(item_values, dtype=object), \
-        np.asarray(query_keys, dtype=object), int((~keep).sum())
+    no_words = np.zeros(len(events), dtype=bool)
+    no_words[~is_item] = np.isin(token[~is_item], np.flatnonzero(query_keys == ""))
+    if no_words.any():
+        logger.info("dropped %d query events without any word", int(no_words.sum()))
+    rows = np.flatnonzero(~no_words)
+    return (rows, kind[rows], token[rows], np.asarray(item_values, dtype=object),
+            np.asarray(query_keys, dtype=object))
 
 
-def _sort(table: _Events, events: pd.DataFrame, by_session: bool) -> tuple[_Events, np.ndarray]:
-    """Give each event its sequence code and sort by (sequence, time, order).
+def _sort(events: pd.DataFrame, rows: np.ndarray, kind: np.ndarray, token: np.ndarray,
+          by_session: bool) -> tuple[_Events, np.ndarray]:
+    """Give each kept row its sequence code and sort by (sequence, time, order).
 
     Sequence codes follow the sorted sequence ids, so sequences are stored in
     the order of their ids (user, then session).
+
+    Returns:
+        The sorted table and the id of each sequence code.
     """
-    rows = table.seq
     user_codes, users = pd.factorize(events["user"], sort=True)
     user_codes = user_codes[rows]
     if by_session:
@@ -295,21 +295,22 @@ def _sort(table: _Events, events: pd.DataFrame, by_session: bool) -> tuple[_Even
         session_of_seq = unique_pairs % (len(sessions) + 1) - 1
         names = pd.Series(np.asarray(users, dtype=object)[user_of_seq], dtype=object)
         has_session = session_of_seq >= 0
-        session_names = np.asarray(sessions, dtype=object)[session_of_seq[has_session]]
-        names[has_session] = (names[has_session] + SESSION_SEPARATOR
-                              + pd.Series(session_names, index=names.index[has_session]).astype(str))
+        session_names = pd.Series(np.asarray(sessions, dtype=object)[session_of_seq[has_session]],
+                                  index=names.index[has_session]).astype(str)
+        names[has_session] = names[has_session] + SESSION_SEPARATOR + session_names
         seq_names = names.to_numpy(dtype=object)
     else:
         seq = user_codes
         seq_names = np.asarray(users, dtype=object)
+    time = events["time"].to_numpy(dtype=np.float64)[rows]
     order = events["order"].to_numpy(dtype=np.int64)[rows]
+
     # Arrow's multi-key sort is stable and several times faster than np.lexsort
     # on millions of rows.
-    keys = pa.table({"seq": seq, "time": table.time, "order": order})
+    keys = pa.table({"seq": seq, "time": time, "order": order})
     perm = pc.sort_indices(keys, sort_keys=[("seq", "ascending"), ("time", "ascending"),
                                             ("order", "ascending")]).to_numpy()
-    table = _Events(seq.astype(np.int64)[perm], table.time[perm], table.kind[perm],
-                    table.token[perm])
+    table = _Events(seq.astype(np.int64)[perm], time[perm], kind[perm], token[perm])
     return table, pd.Series(seq_names, dtype=object).astype(str).to_numpy(dtype=object)
 
 
