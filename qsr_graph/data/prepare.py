@@ -148,7 +148,7 @@ def prepare(
         :func:`qsr_graph.data.stats.dataset_stats`.
 
     Raises:
-        ValueError: a column is missing or holds invalid values, or no sequence
+        ValueError: a column is missing or contains invalid values, or no sequence
             is left after filtering.
     """
     from qsr_graph.data.stats import dataset_stats
