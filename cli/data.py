@@ -22,8 +22,8 @@ FORMATS = ("trivago", "bestbuy", "diginetica", "unsplash", "events")
 EVENTS_READER_OPTIONS = (
     ("user_column", "Column of user ids."),
     ("time_column", "Column of event times."),
-    ("item_column", "Column of item ids (empty on query rows)."),
-    ("query_column", "Column of query texts (empty on item rows)."),
+    ("item_column", "Column of item ids."),
+    ("query_column", "Column of query texts. A row with both is a query, then that item."),
     ("session_column", "Column of session ids."),
     ("order_column", "Column that orders events with equal times."),
     ("time_format", "strftime format of the time column (default: UNIX seconds for "
