@@ -26,10 +26,12 @@ def recbole_interactions(dataset: SequenceDataset) -> pd.DataFrame:
     Each row is one item event with its sequence's raw id, the raw item id, a
     timestamp in seconds, and the words of the latest query before it in the
     same sequence (an empty string when none came before). Rows keep the stored
-    order. RecBole sorts each user's interactions by timestamp, so times are
-    rounded to milliseconds and, where two item events of a sequence share a
-    millisecond, the later one moves 1 ms after the one before it, which keeps
-    the times strictly increasing within a sequence.
+    order. RecBole's ``SequentialDataset.data_augmentation`` sorts the
+    interactions by (user, timestamp) before it builds sequences, so equal
+    times could reorder them. Times are therefore rounded to milliseconds, and
+    an item event whose time is not later than the one before it in its
+    sequence moves to 1 ms after it. The times then increase strictly within
+    each sequence.
 
     Args:
         dataset (SequenceDataset): the prepared dataset.
@@ -90,7 +92,7 @@ def export_recbole(dataset: SequenceDataset, output: str | os.PathLike,
         The path of the ``.inter`` file.
 
     Raises:
-        ValueError: ``output`` exists and ``overwrite`` is false, or an id holds
+        ValueError: ``output`` exists and ``overwrite`` is false, or an id contains
             a tab or line break, which the tab-separated format cannot carry.
     """
     output = Path(output)
