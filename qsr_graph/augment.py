@@ -67,13 +67,13 @@ class SimilarTable:
         ptr (torch.Tensor): ``[N + 1]`` int64; node ``s``'s similar nodes are
             ``index[ptr[s]:ptr[s + 1]]``, sorted ascending, never ``s`` itself.
         index (torch.Tensor): ``[S]`` int64 similar node ids.
-        node_table (torch.Tensor): ``[N, 5]`` int64, one row per node so that a
-            token needs one gather: the CSR start, the similar-set size, the
-            similar threshold (a 62-bit draw below it picks the similar branch,
-            so it is ``round(p * 2**62)`` for the similar draw probability
-            ``p`` at the sampler's rho), the node's rank among the nodes
+        node_table (torch.Tensor): ``[N, 5]`` int64, one row per node, so a
+            token needs one gather. Columns: the CSR start; the similar-set
+            size; the similar threshold ``round(p * 2**62)`` for the similar
+            draw probability ``p`` at the sampler's rho (a 62-bit draw below
+            it picks the similar branch); the node's rank among the nodes
             outside its similar set (its id minus the number of similar ids
-            below it), and the number of nodes of its type.
+            below it); the number of nodes of its type.
         gaps (torch.Tensor): ``[S]`` int64, for each similar id the number of
             non-similar ids below it (``index[j]`` minus its position in its
             row). Non-decreasing within each row.
@@ -367,11 +367,12 @@ class ReplacementSampler:
         * ``rho = 1000``: the similar set only matters once ``rho * S`` is
           comparable to ``N``, because with ``rho = 1`` a node with ``S``
           similar nodes among ``N`` draws one with chance ``S / (N - 1)``.
-          On the bundled trivago graph (8,993 items, 1,211 queries, similar
-          sets capped at 20), ``rho = 1000`` makes a replacement of a token
-          with a non-empty similar set come from that set with probability
-          0.45 for items and 0.51 for queries, averaged over training tokens,
-          so replacements favour related nodes and still explore the rest.
+          The bundled trivago graph has 8,993 items and 1,211 queries, with
+          similar sets capped at 20. There, at ``rho = 1000``, a replaced
+          training token with a non-empty similar set draws from that set
+          with probability 0.45 for items and 0.51 for queries (averaged over
+          tokens). Replacements thus favour related nodes and still explore
+          the rest.
           Larger catalogues need a larger rho for the same balance.
 
     A node type with a single node has no other node to draw, so its tokens
