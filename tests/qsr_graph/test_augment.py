@@ -169,7 +169,7 @@ def test_draw_wraps_offsets_modulo_count():
     nodes = torch.tensor([2, 2, 2])
     branch = torch.tensor([2**62 - 1, 2**62 - 1, 0])
     offsets = torch.tensor([2, 2**40 + 1, 5])
-    # Other nodes of 2 are [1, 4]; similar nodes are [0, 3, 5].
+    # Other nodes of 2 are [1, 4], and its similar nodes are [0, 3, 5].
     assert table.draw(nodes, branch, offsets).tolist() == [1, 4, 5]
 
 
@@ -478,33 +478,48 @@ def test_rho_one_is_uniform():
         assert statistic < threshold
 
 
-def test_every_node_matches_exact_distribution():
-    """On a random graph, every node's draws follow the rho-weighted law (chi-square, level 1e-6).
-
-    Expected probabilities are computed by enumeration here, which the sampler
-    itself never does. One chi-square test pools all nodes, with
-    sum over nodes of (N - 2) degrees of freedom.
-    """
-    num_nodes, rho, draws = 15, 3.0, 6000
-    generator = torch.Generator().manual_seed(21)
-    item_sets = []
+def random_similar_sets(num_nodes: int, generator: torch.Generator) -> list[list[int]]:
+    """Return random sorted similar sets without self-loops, one per node."""
+    sets = []
     for node in range(num_nodes):
         size = int(torch.randint(0, num_nodes, (1,), generator=generator).item())
         candidates = torch.randperm(num_nodes, generator=generator)[:size].tolist()
-        item_sets.append(sorted(set(candidates) - {node}))
-    item_sets[4] = [node for node in range(num_nodes) if node != 4]
-    item_sets[6] = []
-    sampler = make_sampler(item_sets, QUERY_SETS, rho=rho)
+        sets.append(sorted(set(candidates) - {node}))
+    return sets
 
-    kinds = torch.full((num_nodes, draws), ITEM)
-    tokens = torch.arange(num_nodes).unsqueeze(1).expand(num_nodes, draws)
+
+def test_every_node_matches_exact_distribution():
+    """On random item and query graphs, every node's draws follow the rho-weighted law.
+
+    Expected probabilities are computed by enumeration here, which the sampler
+    itself never does. One chi-square test pools all nodes of both types, with
+    the sum over nodes of (N - 2) degrees of freedom, against the 1 - 1e-6
+    quantile. Items and queries share each batch, so the test also covers the
+    stacked item-and-query table.
+    """
+    rho, draws = 3.0, 6000
+    generator = torch.Generator().manual_seed(21)
+    item_sets = random_similar_sets(15, generator)
+    item_sets[4] = [node for node in range(15) if node != 4]
+    item_sets[6] = []
+    query_sets = random_similar_sets(11, generator)
+    query_sets[0] = []
+    sampler = make_sampler(item_sets, query_sets, rho=rho)
+
+    # Row r holds draws for item r (r < 15) or query r - 15.
+    nodes = [(ITEM, node, item_sets) for node in range(15)] + [(QUERY, node, query_sets) for node in range(11)]
+    kinds = torch.tensor([kind for kind, _, _ in nodes]).unsqueeze(1).expand(len(nodes), draws)
+    tokens = torch.tensor([node for _, node, _ in nodes]).unsqueeze(1).expand(len(nodes), draws)
     out = sampler(kinds, tokens, torch.Generator().manual_seed(22))
+
     statistic, degrees = 0.0, 0
-    for node in range(num_nodes):
-        counts = torch.bincount(out[node], minlength=num_nodes).double()
-        weights = torch.tensor([rho if other in item_sets[node] else 1.0 for other in range(num_nodes)])
-        weights[node] = 0.0
+    for row, (_, node, sets) in enumerate(nodes):
+        num_nodes = len(sets)
+        counts = torch.bincount(out[row], minlength=num_nodes).double()
+        assert counts.numel() == num_nodes
         assert counts[node].item() == 0
+        weights = torch.tensor([rho if other in sets[node] else 1.0 for other in range(num_nodes)])
+        weights[node] = 0.0
         expected = draws * weights / weights.sum()
         keep = expected > 0
         statistic += ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum().item()
