@@ -10,40 +10,47 @@ import torch.nn.functional as F
 from qsr_model.base import SequentialRecommender
 
 
-class _InnerProductCrossEntropy(torch.autograd.Function):
-    """Softmax cross-entropy of ``hidden @ table.T`` with a hand-written backward pass.
+#: Logit entries per chunk of the fused loss: 2**19 floats (2 MiB) stay in a core's cache.
+CHUNK_LOGITS = 2**19
 
-    Same value and gradients as ``F.cross_entropy(hidden @ table.T, targets)``,
-    but the backward pass reuses the saved softmax in place instead of
-    building a dense one-hot gradient and a log-softmax gradient, which takes
-    1.3 to 1.8 times less time at 9,000 items on a 2-core CPU.
+
+class _InnerProductCrossEntropy(torch.autograd.Function):
+    """Softmax cross-entropy of ``hidden @ table.T``, computed in cache-sized row chunks.
+
+    Same value and gradients as ``F.cross_entropy(hidden @ table.T, targets)``.
+    The gradients are computed in the forward pass, chunk by chunk, so the
+    ``(N, I)`` logits never exist at once; the backward pass only scales them.
+    At 9,000 items and 3,840 targets this took 1.8 times less CPU time than
+    an unchunked version with one thread (measured on the shared 2-core
+    development machine, which was busy, so the figure is rough).
     """
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        logits = hidden @ table.T  # (N, I)
-        target_logits = logits.gather(1, targets.view(-1, 1)).squeeze(1)  # (N,)
-        probs = torch.softmax(logits, dim=1)  # (N, I)
-        target_probs = probs.gather(1, targets.view(-1, 1)).squeeze(1)  # (N,)
-        losses = -torch.log(target_probs)  # (N,)
-        underflow = target_probs == 0
-        if underflow.any():
-            # exp underflowed: fall back to log-sum-exp for those rows only.
-            losses[underflow] = (torch.logsumexp(logits[underflow], dim=1)
-                                 - target_logits[underflow])
-        ctx.probs = probs
-        ctx.save_for_backward(hidden, table, targets)
-        return losses.mean()
+        N = hidden.shape[0]
+        rows = max(16, CHUNK_LOGITS // max(table.shape[0], 1))
+        grad_hidden = torch.empty_like(hidden)  # (N, D)
+        grad_table = torch.zeros_like(table)  # (I, D)
+        total = hidden.new_zeros(())
+        for start in range(0, N, rows):
+            chunk_hidden = hidden[start:start + rows]  # (n, D)
+            chunk_targets = targets[start:start + rows]  # (n,)
+            logits = chunk_hidden @ table.T  # (n, I)
+            log_norm = torch.logsumexp(logits, dim=1)  # (n,)
+            total += (log_norm - logits.gather(1, chunk_targets.view(-1, 1)).squeeze(1)).sum()
+            grad_logits = logits.sub_(log_norm.unsqueeze(1)).exp_()  # (n, I) softmax
+            grad_logits[torch.arange(len(chunk_targets), device=logits.device), chunk_targets] -= 1.0
+            grad_hidden[start:start + rows] = grad_logits @ table  # (n, D)
+            grad_table.addmm_(grad_logits.T, chunk_hidden)  # (I, D)
+        ctx.save_for_backward(grad_hidden, grad_table)
+        ctx.num_rows = N
+        return total / max(N, 1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        hidden, table, targets = ctx.saved_tensors
-        grad_logits = ctx.probs  # (N, I), edited in place: the softmax is not needed again
-        ctx.probs = None
-        rows = torch.arange(grad_logits.shape[0], device=grad_logits.device)
-        grad_logits[rows, targets] -= 1.0
-        grad_logits.mul_(grad / grad_logits.shape[0])
-        return grad_logits @ table, grad_logits.T @ hidden, None  # (N, D), (I, D)
+        grad_hidden, grad_table = ctx.saved_tensors
+        scale = grad / max(ctx.num_rows, 1)
+        return grad_hidden * scale, grad_table * scale, None
 
 
 def full_softmax_loss(

@@ -26,11 +26,14 @@ def test_full_softmax_loss_by_hand():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_full_softmax_matches_cross_entropy_gradients():
+@pytest.mark.parametrize("chunk_logits", [2**19, 16 * 11])
+def test_full_softmax_matches_cross_entropy_gradients(monkeypatch, chunk_logits):
+    # 16 * 11 logits per chunk splits the 40 rows into chunks of 16, 16 and 8.
+    monkeypatch.setattr("qsr_model.losses.CHUNK_LOGITS", chunk_logits)
     torch.manual_seed(0)
     model = model_with_table(torch.randn(11, 4).tolist())
-    hidden = torch.randn(6, 4, requires_grad=True)
-    targets = torch.tensor([0, 3, 3, 10, 5, 1])
+    hidden = torch.randn(40, 4, requires_grad=True)
+    targets = torch.randint(0, 11, (40,))
     fused = full_softmax_loss(model, hidden, targets)
     fused_grads = torch.autograd.grad(fused, (hidden, model.item_emb.weight))
     reference = F.cross_entropy(hidden @ model.item_emb.weight.T, targets)
