@@ -46,6 +46,12 @@ def peak_memory_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def cpu_seconds() -> float:
+    """User plus system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def zipf_ranks(rng: np.random.Generator, n: int, exponent: float, size: int) -> np.ndarray:
     """Draw ``size`` ranks in ``[0, n)`` with probability proportional to ``1 / (rank + 1) ** exponent``."""
     cdf = np.cumsum(1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent)
@@ -120,17 +126,26 @@ def report(name: str, dataset: SequenceDataset, config: GraphConfig, out_dir: Pa
     print(f"[{name}] {dataset.num_items:,} items, {dataset.num_queries:,} queries, "
           f"{int((dataset.kinds == KIND_ITEM).sum()):,} interactions, {dataset.num_events:,} events; "
           f"peak memory so far {peak_memory_gib():.2f} GiB", flush=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     data = build_graph(dataset, config, progress=sys.stderr.isatty())
-    build_seconds = time.perf_counter() - started
+    build_seconds, build_cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     stats = data.build_stats
-    print(f"[{name}] build {build_seconds:.1f} s, peak memory {peak_memory_gib():.2f} GiB", flush=True)
+    print(f"[{name}] build {build_seconds:.1f} s wall, {build_cpu:.1f} s CPU, "
+          f"peak memory {peak_memory_gib():.2f} GiB", flush=True)
     print(f"[{name}] E1 links {stats['links_e1']:,}; kept searched_by {stats['links']['searched_by']:,}, "
           f"leads_to {stats['links']['leads_to']:,}", flush=True)
     for node_type, sizes in stats["similar"].items():
         print(f"[{name}] similar {node_type}: {sizes['links']:,} links, mean {sizes['mean']:.1f}, "
               f"median {sizes['median']:.0f}, max {sizes['max']}, truncated {sizes['truncated']:,}, "
-              f"hubs cut {sizes['hubs_cut']:,}", flush=True)
+              f"hubs cut {sizes['hubs_cut']:,}, two-hop paths {sizes['paths']:,}", flush=True)
+
+    # Paths the similar sets would need without the max_expand cut: every
+    # neighbour's degree squared, summed.
+    for node_type, (src, rel, dst) in (("item", ("item", "searched_by", "query")),
+                                       ("query", ("query", "leads_to", "item"))):
+        degree = np.bincount(data[src, rel, dst].edge_index[1].numpy()).astype(np.float64)
+        print(f"[{name}] similar {node_type} without max_expand: {(degree ** 2).sum():,.0f} "
+              f"two-hop paths", flush=True)
 
     path = out_dir / f"{name}.pt"
     started = time.perf_counter()

@@ -185,6 +185,7 @@ def _set_stats(sets: SimilarSets, num_nodes: int) -> dict[str, Any]:
         "max": int(sizes.max()),
         "truncated": int(sets.num_truncated),
         "hubs_cut": int(sets.num_hubs),
+        "paths": int(sets.num_paths),
     }
 
 

@@ -3,7 +3,8 @@
 A pickled ``HeteroData`` does not load under ``torch.load(weights_only=True)``,
 so the file holds a dict of tensors, strings, numbers, lists and dicts instead,
 tagged with a format name and version. ``edge_index`` is stored as int32 when
-the node ids fit, which halves the file, and is loaded back as int64.
+the node ids fit, which halves the file, and is loaded back as int64. Node
+names are stored as one UTF-8 byte tensor with character offsets.
 """
 from __future__ import annotations
 
@@ -30,11 +31,33 @@ class GraphFormatError(ValueError):
     """A file that is not a readable qsr graph."""
 
 
+def _pack_strings(strings: list[str]) -> dict[str, torch.Tensor]:
+    """Pack strings into one UTF-8 byte tensor and ``[len + 1]`` character offsets."""
+    text = "".join(strings)
+    lengths = torch.tensor([len(s) for s in strings], dtype=torch.int64)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
+    encoded = text.encode("utf-8")
+    # torch.frombuffer rejects an empty buffer.
+    utf8 = (torch.frombuffer(bytearray(encoded), dtype=torch.uint8) if encoded
+            else torch.zeros(0, dtype=torch.uint8))
+    return {"utf8": utf8, "offsets": offsets}
+
+
+def _unpack_strings(packed: dict[str, torch.Tensor]) -> list[str]:
+    text = packed["utf8"].numpy().tobytes().decode("utf-8")
+    offsets = packed["offsets"].tolist()
+    return [text[start:stop] for start, stop in zip(offsets[:-1], offsets[1:])]
+
+
 def _plain_store(store: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in store.items():
         if key == "edge_index" and value.numel() and value.max() < torch.iinfo(torch.int32).max:
             value = value.to(torch.int32)
+        elif key == "name":
+            # weights_only=True unpickles each list element in Python, which
+            # took minutes for 8.6 million item names; one tensor loads at once.
+            value = _pack_strings(value)
         values[key] = value
     return values
 
@@ -123,7 +146,7 @@ def load_graph(path: str | os.PathLike) -> HeteroData:
         data = HeteroData()
         for node_type, values in payload["nodes"].items():
             for key, value in values.items():
-                data[node_type][key] = value
+                data[node_type][key] = _unpack_strings(value) if key == "name" else value
         for entry in payload["edges"]:
             edge_type = tuple(entry["type"])
             for key, value in entry.items():

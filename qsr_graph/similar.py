@@ -32,6 +32,7 @@ class SimilarSets:
             set before the ``max_similar`` cap (after the ``max_expand`` cut).
         num_truncated (int): nodes whose set was cut by ``max_similar``.
         num_hubs (int): neighbours whose expansion was cut by ``max_expand``.
+        num_paths (int): two-hop paths computed, the work of the product.
     """
 
     edge_index: np.ndarray
@@ -39,6 +40,7 @@ class SimilarSets:
     num_candidates: np.ndarray
     num_truncated: int
     num_hubs: int
+    num_paths: int = 0
 
 
 def top_per_row(matrix: sp.csr_matrix, keep: np.ndarray) -> np.ndarray:
@@ -250,4 +252,5 @@ def similar_sets(
         edge_weight = np.zeros(0, dtype=np.int64)
     logger.debug("%s: %d links in %d chunks, %d sets truncated, %d hubs cut",
                  desc, edge_weight.shape[0], len(bounds) - 1, num_truncated, num_hubs)
-    return SimilarSets(edge_index, edge_weight, num_candidates, num_truncated, num_hubs)
+    return SimilarSets(edge_index, edge_weight, num_candidates, num_truncated, num_hubs,
+                       int(paths.sum()))

@@ -43,7 +43,17 @@ def test_saved_file_loads_with_weights_only(tmp_path):
     payload = torch.load(tmp_path / "graph.pt", weights_only=True)
     assert payload["format"] == FORMAT_NAME
     assert payload["format_version"] == 1
-    assert payload["nodes"]["query"]["name"] == ["red fort", "taj"]
+    assert bytes(payload["nodes"]["query"]["name"]["utf8"].tolist()) == b"red forttaj"
+    assert payload["nodes"]["query"]["name"]["offsets"].tolist() == [0, 8, 11]
+
+
+def test_names_round_trip_unicode_and_empty(tmp_path):
+    data = small_graph()
+    data["item"].name = ["東京", "", "guarujá", "a b", "e", "f"]
+    data["query"].name = ["", ""]
+    loaded = load_graph(save_graph(data, tmp_path / "graph.pt"))
+    assert loaded["item"].name == ["東京", "", "guarujá", "a b", "e", "f"]
+    assert loaded["query"].name == ["", ""]
 
 
 def test_save_replaces_and_leaves_no_temporary_file(tmp_path):
