@@ -36,9 +36,13 @@ class _InnerProductCrossEntropy(torch.autograd.Function):
             chunk_hidden = hidden[start:start + rows]  # (n, D)
             chunk_targets = targets[start:start + rows]  # (n,)
             logits = chunk_hidden @ table.T  # (n, I)
-            log_norm = torch.logsumexp(logits, dim=1)  # (n,)
-            total += (log_norm - logits.gather(1, chunk_targets.view(-1, 1)).squeeze(1)).sum()
-            grad_logits = logits.sub_(log_norm.unsqueeze(1)).exp_()  # (n, I) softmax
+            target_logits = logits.gather(1, chunk_targets.view(-1, 1))  # (n, 1)
+            # An in-place softmax: torch.logsumexp would allocate another (n, I) block.
+            row_max = logits.amax(dim=1, keepdim=True)  # (n, 1)
+            grad_logits = logits.sub_(row_max).exp_()  # (n, I)
+            row_sum = grad_logits.sum(dim=1, keepdim=True)  # (n, 1)
+            grad_logits.div_(row_sum)  # (n, I) softmax
+            total += (row_max + row_sum.log() - target_logits).sum()
             grad_logits[torch.arange(len(chunk_targets), device=logits.device), chunk_targets] -= 1.0
             grad_hidden[start:start + rows] = grad_logits @ table  # (n, D)
             grad_table.addmm_(grad_logits.T, chunk_hidden)  # (I, D)
