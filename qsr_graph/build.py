@@ -5,8 +5,8 @@ Layout of the result (``I`` items, ``Q`` queries, ``W`` words per query):
 * ``data["item"]``: ``num_nodes``, ``name`` (raw item ids), ``frequency`` [I]
   (occurrences in training events), ``degree_e1`` [I] (distinct linked queries
   before alpha) and ``num_candidates`` [I] (two-hop set size before the cap).
-* ``data["query"]``: the same, plus ``words`` [Q, W] (word ids, -1 padded);
-  ``name`` holds the normalised query text.
+* ``data["query"]``: the same, plus ``words`` [Q, W] (word ids, -1 padded).
+  Here ``name`` is the normalised query text.
 * ``data["item", "searched_by", "query"]`` and ``data["query", "leads_to",
   "item"]``: ``edge_index`` [2, E] (row = source) and ``edge_weight`` [E]
   (pair counts), each thresholded by alpha from its own source side.
@@ -113,7 +113,7 @@ def e1_links(dataset: SequenceDataset) -> sp.csr_matrix:
     r"""Count the initial links E1 between items and queries in training events.
 
     Every training item event is linked to the latest query before it in the
-    same sequence; an item event with no earlier query in its sequence gets no
+    same sequence. An item event with no earlier query in its sequence gets no
     link. Only events before each user's validation target count.
 
     Returns:

@@ -2,9 +2,9 @@
 
 Two nodes of the same type are similar when they share a neighbour of the other
 type. The shared counts are the rows of the sparse product ``B @ B.T`` of the
-binary adjacency ``B``, which on a popular graph is far too large to hold at
-once, so it is formed a chunk of rows at a time and each row is cut to its
-``max_similar`` most shared nodes before the next chunk starts.
+binary adjacency ``B``. On a graph with popular nodes that product is far too
+large to hold at once, so it is formed a chunk of rows at a time, and each row
+is cut to its ``max_similar`` most shared nodes before the next chunk starts.
 """
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def _select_chunk(
     num_candidates = counts - np.bincount(row[is_self], minlength=num_rows)
     keep = num_candidates if max_similar is None else np.minimum(num_candidates, max_similar)
 
-    # Sort each row by (shared desc, priority asc) with one int64 key; the rows
-    # stay where CSR put them, so row r's best entries start at indptr[r].
+    # Sort each row by (shared desc, priority asc) with one int64 key. Rows keep
+    # their CSR positions, so row r's best entries start at indptr[r].
     max_shared = int(shared.max()) if len(shared) else 0
     if num_rows * (max_shared + 1) * num_nodes < _INT64_MAX:
         key = row * (max_shared + 1)
@@ -167,7 +167,7 @@ def similar_sets(
 ) -> SimilarSets:
     r"""Compute every node's two-hop similar set from its bipartite neighbours.
 
-    Row ``v`` of ``adjacency`` holds the weighted neighbours of node ``v``.
+    Row ``v`` of ``adjacency`` contains the weighted neighbours of node ``v``.
     Nodes ``u`` and ``v`` are similar when their rows share a column, and the
     edge weight is the number of shared columns. Rows are processed in chunks
     whose number of two-hop paths (an upper bound on the chunk's product
