@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
@@ -120,9 +121,8 @@ def _links_from(edge_index: torch.Tensor, edge_weight: torch.Tensor, node: int,
 
 def _ranked(ids: torch.Tensor, weights: torch.Tensor, secondary: torch.Tensor) -> list[int]:
     """Order link positions by weight desc, then ``secondary`` desc, then id asc."""
-    order = sorted(range(len(ids)), key=lambda k: (-float(weights[k]), -int(secondary[k]),
-                                                   int(ids[k])))
-    return order
+    order = np.lexsort((ids.numpy(), -secondary.numpy(), -weights.numpy()))
+    return order.tolist()
 
 
 def node_report(data: HeteroData, node_type: str, node_id: int, top: int = 20,
