@@ -94,6 +94,9 @@ def _command_line(ctx: click.Context, dataset_dir: Path) -> str:
               help="Adam weight decay.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Sequences per training batch.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (default: torch's own choice). On a machine shared with "
+                   "other jobs, 1 thread per process avoids oversubscription.")
 @click.option("--force", is_flag=True,
               help="Train every run again, even where the output folder holds finished runs.")
 @user_errors
@@ -102,7 +105,7 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
                num_negatives: int, beta: float | None, beta_item: float, beta_query: float,
                rho: float, hidden_size: int, ffn_size: int | None, num_blocks: int, num_heads: int,
                max_length: int, dropout: float, lr: float, weight_decay: float, batch_size: int,
-               force: bool) -> None:
+               threads: int | None, force: bool) -> None:
     """Train Query-SeqRec and its ablations for several seeds and write the results table.
 
     The variants are Query-SeqRec (queries and graph augmentation), uniform
@@ -121,6 +124,10 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
     from qsr_model.config import ModelConfig, TrainConfig
     from qsr_model.experiment import run_experiment
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     if beta is not None:
         beta_item = beta_query = beta
     dataset = SequenceDataset.load(dataset_dir)
@@ -139,6 +146,7 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
     command = _command_line(click.get_current_context(), dataset_dir)
     table = run_experiment(dataset, graph, variants, list(range(seeds)), model_config, train_config,
                            output, dataset_name=dataset_dir.name, command=command,
-                           force=force, show_progress=show_progress())
+                           force=force, show_progress=show_progress(), dataset_path=str(dataset_dir),
+                           graph_path=None if graph_path is None else str(graph_path))
     click.echo(table.format_table())
     click.echo(f"Results written to {output / 'results.md'}, results.json and results.png")

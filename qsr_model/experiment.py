@@ -22,6 +22,10 @@ import numpy as np
 from torch_geometric.data import HeteroData
 
 from qsr_graph.data.dataset import SequenceDataset
+from qsr_model.checkpoint import CONFIG_FILE as RUN_CONFIG
+from qsr_model.checkpoint import LAST_FILE as LAST_CHECKPOINT
+from qsr_model.checkpoint import METRICS_FILE
+from qsr_model.checkpoint import TEST_FILE as TEST_METRICS
 from qsr_model.config import ModelConfig, TrainConfig
 from qsr_model.reference import REFERENCE_LABELS, REFERENCE_ROWS, evaluate_reference
 
@@ -34,8 +38,6 @@ RESULTS_MD = "results.md"
 RESULTS_JSON = "results.json"
 RESULTS_PNG = "results.png"
 RUNS_DIR = "runs"
-TEST_METRICS = "test_metrics.json"
-RUN_CONFIG = "config.json"
 
 
 @dataclass(frozen=True)
@@ -265,8 +267,9 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
                    variants: Sequence[Variant | str] | None, seeds: Sequence[int],
                    model_config: ModelConfig, train_config: TrainConfig,
                    output_dir: str | os.PathLike, *, dataset_name: str = "dataset",
-                   command: str = "", force: bool = False,
-                   show_progress: bool = True) -> ExperimentTable:
+                   command: str = "", force: bool = False, show_progress: bool = True,
+                   dataset_path: str | None = None,
+                   graph_path: str | None = None) -> ExperimentTable:
     """Train every variant for every seed, add the reference rows and write the results.
 
     Each run lives in ``output_dir/runs/VARIANT-seedSEED``. A finished run with
@@ -290,6 +293,8 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
         force (bool, optional): train again even where a run folder holds a
             finished or different run. (default: ``False``)
         show_progress (bool, optional): draw training progress bars.
+        dataset_path, graph_path (str, optional): recorded in each run's
+            ``config.json``.
 
     Returns:
         The :class:`ExperimentTable`.
@@ -322,8 +327,9 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
         for seed in seeds:
             config = variant.train_config(train_config, seed)
             run_dir = output_dir / RUNS_DIR / f"{variant.name}-seed{seed}"
-            row.runs.append(_train_or_reuse(train_model, dataset, graph, model_config, config,
-                                            run_dir, force=force, show_progress=show_progress))
+            row.runs.append(_train_or_reuse(
+                train_model, dataset, graph, model_config, config, run_dir, force=force,
+                show_progress=show_progress, dataset_path=dataset_path, graph_path=graph_path))
             logger.info("%s seed %d: test HR@20 %.4f, NDCG@20 %.4f (best epoch %d)",
                         variant.name, seed, row.runs[-1]["test"]["HR@20"],
                         row.runs[-1]["test"]["NDCG@20"], row.runs[-1]["best_epoch"])
@@ -350,13 +356,17 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
 
 def _train_or_reuse(train_model: Any, dataset: SequenceDataset, graph: HeteroData | None,
                     model_config: ModelConfig, train_config: TrainConfig, run_dir: Path, *,
-                    force: bool, show_progress: bool) -> dict[str, Any]:
+                    force: bool, show_progress: bool, dataset_path: str | None,
+                    graph_path: str | None) -> dict[str, Any]:
     """Return one run's summary, training it unless a finished identical run is there."""
     expected = {"model": model_config.to_dict(), "train": train_config.to_dict()}
     if run_dir.exists() and force:
         shutil.rmtree(run_dir)
+    resume = False
     if run_dir.exists():
         stored = _stored_configs(run_dir)
+        if stored is None and any(run_dir.iterdir()):
+            raise ValueError(f"{run_dir} exists but holds no qsr run; remove it or pass --force")
         if stored is not None and stored != expected:
             raise ValueError(
                 f"{run_dir} holds a run with other settings; pass --force to train it again "
@@ -364,11 +374,23 @@ def _train_or_reuse(train_model: Any, dataset: SequenceDataset, graph: HeteroDat
         if stored is not None and (run_dir / TEST_METRICS).is_file():
             logger.info("reusing the finished run %s", run_dir)
             return _summary_from_folder(run_dir)
-    resume = run_dir.exists() and _stored_configs(run_dir) is not None
+        if stored is not None and (run_dir / LAST_CHECKPOINT).is_file():
+            resume = True
+        else:
+            # Stopped before its first epoch ended: nothing to resume from.
+            shutil.rmtree(run_dir)
     result = train_model(dataset, graph, model_config, train_config, output_dir=run_dir,
-                         resume=resume, show_progress=show_progress)
-    return {"seed": train_config.seed, "test": dict(result.test), "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history), "run_dir": str(run_dir)}
+                         resume=resume, show_progress=show_progress, dataset_path=dataset_path,
+                         graph_path=graph_path)
+    return {"seed": train_config.seed, "test": _metrics_only(result.test),
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "train_seconds": sum(record["seconds"] for record in result.history),
+            "run_dir": str(run_dir)}
+
+
+def _metrics_only(values: dict[str, Any]) -> dict[str, float]:
+    """Keep the HR@K and NDCG@K entries of an evaluation result."""
+    return {key: float(value) for key, value in values.items() if key.startswith(("HR@", "NDCG@"))}
 
 
 def _stored_configs(run_dir: Path) -> dict[str, Any] | None:
@@ -376,22 +398,22 @@ def _stored_configs(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / RUN_CONFIG
     if not path.is_file():
         return None
-    stored = json.loads(path.read_text())
+    try:
+        stored = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: invalid JSON ({err}); pass --force to train the run again") from err
     return {"model": stored.get("model"), "train": stored.get("train")}
 
 
 def _summary_from_folder(run_dir: Path) -> dict[str, Any]:
-    """Read a finished run's test metrics, best epoch and epoch count from its folder."""
+    """Read a finished run's test metrics, best epoch and training time from its folder."""
     test = json.loads((run_dir / TEST_METRICS).read_text())
     stored = json.loads((run_dir / RUN_CONFIG).read_text())
-    history_path = run_dir / "metrics.jsonl"
-    history = [json.loads(line) for line in history_path.read_text().splitlines() if line.strip()] \
-        if history_path.is_file() else []
-    best_epoch = test.get("best_epoch")
-    metrics = test.get("metrics", test)
-    return {"seed": stored["train"]["seed"], "test": {k: v for k, v in metrics.items()
-                                                       if isinstance(v, (int, float))},
-            "best_epoch": best_epoch, "epochs_run": len(history), "run_dir": str(run_dir)}
+    history_path = run_dir / METRICS_FILE
+    history = [json.loads(line) for line in history_path.read_text().splitlines() if line.strip()]
+    return {"seed": stored["train"]["seed"], "test": _metrics_only(test["metrics"]),
+            "best_epoch": test["best_epoch"], "epochs_run": len(history),
+            "train_seconds": sum(record["seconds"] for record in history), "run_dir": str(run_dir)}
 
 
 def write_results(table: ExperimentTable, output_dir: str | os.PathLike) -> None:
