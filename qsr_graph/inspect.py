@@ -19,9 +19,10 @@ OTHER_RELATION = {ITEM: LEADS_TO, QUERY: SEARCHED_BY}
 SIMILAR_RELATION = {ITEM: ITEM_SIMILAR, QUERY: QUERY_SIMILAR}
 OTHER_TYPE = {ITEM: QUERY, QUERY: ITEM}
 
-# difflib compares strings one by one in Python; above this many names the
+# difflib compares strings one by one in Python. Above this many names the
 # candidates are narrowed to those with the same first character and a close
-# length, so that a typo on a graph of millions of items is answered in seconds.
+# length, so that a lookup on a graph of millions of items takes seconds.
+# NOTE: a typo in the first character then finds no suggestion.
 _FULL_SCAN_LIMIT = 100_000
 
 

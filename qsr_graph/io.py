@@ -1,7 +1,7 @@
 """Save and load a query-item graph as one ``.pt`` file of plain tensors and containers.
 
 A pickled ``HeteroData`` does not load under ``torch.load(weights_only=True)``,
-so the file holds a dict of tensors, strings, numbers, lists and dicts instead,
+so the file contains a dict of tensors, strings, numbers, lists and dicts instead,
 tagged with a format name and version. ``edge_index`` is stored as int32 when
 the node ids fit, which halves the file, and is loaded back as int64. Node
 names are stored as one UTF-8 byte tensor with character offsets.
