@@ -83,6 +83,7 @@ class SequenceWindows:
         rows: torch.Tensor | slice,
         sampler: TokenSampler | None = None,
         generator: torch.Generator | None = None,
+        trim: bool = True,
     ) -> SequenceBatch:
         """Gather the batch of ``rows``, optionally replacing tokens first.
 
@@ -92,15 +93,24 @@ class SequenceWindows:
                 mask=kinds != 0)`` on the 0-based tokens, so that a replaced
                 query brings its own word bag. Targets are never replaced.
             generator: random generator passed to ``sampler``.
+            trim: drop the leading columns that are padding in every row, so
+                the batch is only as long as its longest window.
 
         Returns:
             The :class:`SequenceBatch` on the CPU.
         """
         kinds = self.kinds[rows]  # (B, L)
         tokens = self.tokens[rows]  # (B, L)
+        targets = self.targets[rows]  # (B, L)
+        if trim:
+            # Left padding puts every all-padding column first. Models count
+            # positions back from the latest event, so dropping them is exact.
+            present = (kinds != KIND_PAD).any(dim=0)  # (L,)
+            first = int(present.to(torch.int8).argmax()) if bool(present.any()) else kinds.shape[1] - 1
+            kinds, tokens, targets = kinds[:, first:], tokens[:, first:], targets[:, first:]  # (B, L')
         if sampler is not None:
-            tokens = sampler(kinds, tokens, generator, mask=kinds != KIND_PAD)  # (B, L)
-        return gather_batch(kinds, tokens, self.targets[rows], self.query_words)
+            tokens = sampler(kinds, tokens, generator, mask=kinds != KIND_PAD)  # (B, L')
+        return gather_batch(kinds, tokens, targets, self.query_words)
 
 
 def gather_batch(

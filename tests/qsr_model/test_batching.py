@@ -80,9 +80,18 @@ def test_batch_sampler_replaces_query_with_its_words(dataset):
 
     windows = build_windows(dataset, "test", max_length=5)
     batch = windows.batch(torch.tensor([1]), sampler=swap_queries, generator=torch.Generator())
-    assert calls == [[[False, False, False, True, True]]]
-    assert batch.words[0, 3].tolist() == [1, 2]
+    # The batch is trimmed to u2's two events before the sampler sees it.
+    assert calls == [[[True, True]]]
+    assert batch.words[0, 0].tolist() == [1, 2]
     assert windows.tokens[1].tolist() == [0, 0, 0, 0, 1]
+
+
+def test_batch_trims_padding_columns(dataset):
+    windows = build_windows(dataset, "test", max_length=5)
+    batch = windows.batch(torch.tensor([1, 2]))
+    assert batch.kinds.tolist() == [[0, 0, 2, 1], [1, 1, 1, 2]]
+    assert batch.targets.tolist() == [[-1, -1, -1, 0], [-1, -1, -1, 4]]
+    assert tuple(windows.batch(torch.tensor([1, 2]), trim=False).kinds.shape) == (2, 5)
 
 
 def test_make_batch_left_pads_and_truncates():
