@@ -115,12 +115,15 @@ def _load_inputs(dataset_dir: Path, graph_path: Path | None, needs_graph: bool) 
               help="Draw replacements uniformly (rho = 1) instead of from similar nodes.")
 @click.option("--exclude-history", is_flag=True,
               help="Drop the items of each user's input history from validation and test rankings.")
+@click.option("--no-length-buckets", is_flag=True,
+              help="Cut batches from the plain shuffle instead of grouping windows of similar length.")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads for torch (default: torch's own choice).")
 @user_errors
 def train(dataset_dir: Path | None, graph_path: Path | None, output: Path | None,
           resume_dir: Path | None, no_queries: bool, no_augmentation: bool,
-          uniform_replacement: bool, exclude_history: bool, threads: int | None,
+          uniform_replacement: bool, exclude_history: bool, no_length_buckets: bool,
+          threads: int | None,
           **values: Any) -> None:
     """Train Query-SeqRec on a prepared dataset and test the best epoch once.
 
@@ -148,7 +151,8 @@ def train(dataset_dir: Path | None, graph_path: Path | None, output: Path | None
         extra = set(model_changes) | (set(train_changes) - {"epochs"})
         flags = [name for name, on in (("--no-queries", no_queries), ("--no-augmentation", no_augmentation),
                                         ("--uniform-replacement", uniform_replacement),
-                                        ("--exclude-history", exclude_history)) if on]
+                                        ("--exclude-history", exclude_history),
+                                        ("--no-length-buckets", no_length_buckets)) if on]
         if extra or flags or output is not None:
             named = sorted("--" + name.replace("_", "-") for name in extra) + flags
             named += ["--output"] if output is not None else []
@@ -171,7 +175,8 @@ def train(dataset_dir: Path | None, graph_path: Path | None, output: Path | None
                 raise click.UsageError("--uniform-replacement sets rho to 1; drop --rho")
             train_changes["rho"] = 1.0
         train_changes.update(use_queries=not no_queries, augmentation=not no_augmentation,
-                             exclude_history=exclude_history)
+                             exclude_history=exclude_history,
+                             bucket_by_length=not no_length_buckets)
         model_config = ModelConfig(**model_changes)
         train_config = TrainConfig(**train_changes)
 

@@ -95,6 +95,9 @@ class TrainConfig:
     seed: int = 0  # seed of torch, numpy, Python and the shuffling/augmentation generator
     eval_every: int = 1  # validate every this many epochs (and after the last one)
     device: str = "cpu"  # "cpu" or "cuda"
+    # Sort each shuffled group of 16 batches by window length before cutting
+    # it into batches, so trimmed batches carry little padding.
+    bucket_by_length: bool = True
     eval_negatives: int | None = None  # sampled evaluation against this many negatives; None = all items
     exclude_history: bool = False  # drop items of the user's input history from the ranking
 

@@ -169,6 +169,33 @@ def _resume_state(run_dir: Path, model: QuerySeqRec, optimizer: torch.optim.Opti
     return state
 
 
+#: Batches per group that :func:`batch_rows` sorts by length.
+BUCKET_BATCHES = 16
+
+
+def batch_rows(windows: SequenceWindows, batch_size: int, generator: torch.Generator,
+               bucket_by_length: bool = True) -> list[torch.Tensor]:
+    """Shuffle the training rows and cut them into batches.
+
+    With ``bucket_by_length``, each group of :data:`BUCKET_BATCHES` shuffled
+    batches is sorted by window length before it is cut, and the batches are
+    shuffled again, so a batch holds windows of similar length.
+
+    Returns:
+        Row indices of every batch, in training order.
+    """
+    order = torch.randperm(len(windows), generator=generator)
+    if not bucket_by_length:
+        return list(order.split(batch_size))
+    lengths = (windows.kinds != 0).sum(dim=1)  # (U,)
+    batches = []
+    for group in order.split(batch_size * BUCKET_BATCHES):
+        by_length = group[torch.argsort(lengths[group], stable=True)]
+        batches.extend(by_length.split(batch_size))
+    shuffle = torch.randperm(len(batches), generator=generator)
+    return [batches[i] for i in shuffle.tolist()]
+
+
 def _train_epoch(
     model: QuerySeqRec, optimizer: torch.optim.Optimizer, windows: SequenceWindows,
     config: TrainConfig, sampler: Any, generator: torch.Generator, device: torch.device,
@@ -176,14 +203,13 @@ def _train_epoch(
 ) -> dict[str, Any]:
     """Run one pass over the shuffled training windows and return its loss and timings."""
     model.train()
-    order = torch.randperm(len(windows), generator=generator)
-    num_batches = math.ceil(len(windows) / config.batch_size)
+    batches = batch_rows(windows, config.batch_size, generator, config.bucket_by_length)
+    num_batches = len(batches)
     total_loss, total_targets = 0.0, 0
     started = time.perf_counter()
     progress = tqdm(total=num_batches, desc=f"epoch {epoch}", unit="batch",
                     disable=not show_progress, leave=False)
-    for start in range(0, len(windows), config.batch_size):
-        rows = order[start:start + config.batch_size]
+    for rows in batches:
         batch = windows.batch(rows, sampler=sampler, generator=generator).to(device)
         hidden = model(batch)  # (B, L, D)
         has_target = batch.targets >= 0  # (B, L)

@@ -75,6 +75,7 @@ def test_train_ablation_flags(dataset_dir, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())["train"]
     assert (config["augmentation"], config["use_queries"]) == (False, False)
+    assert config["bucket_by_length"] is True
 
 
 def test_train_uniform_replacement_sets_rho(dataset_dir, graph_path, tmp_path):

@@ -7,7 +7,8 @@ import torch
 from qsr_graph.data import SequenceDataset
 from qsr_model.checkpoint import load_run
 from qsr_model.config import ModelConfig, TrainConfig
-from qsr_model.trainer import train_model
+from qsr_model.batching import build_windows
+from qsr_model.trainer import BUCKET_BATCHES, batch_rows, train_model
 
 MODEL = ModelConfig(hidden_size=16, num_blocks=1, num_heads=2, max_length=8)
 
@@ -188,3 +189,33 @@ def test_trains_with_graph_augmentation():
     plain = train(epochs=2)
     assert first.test == second.test
     assert [r["loss"] for r in first.history] != [r["loss"] for r in plain.history]
+
+
+def test_batch_rows_cover_every_row_once():
+    windows = build_windows(cyclic_dataset(num_users=100), "train", max_length=8)
+    batches = batch_rows(windows, 4, torch.Generator().manual_seed(0))
+    rows = torch.cat(batches)
+    assert sorted(rows.tolist()) == list(range(len(windows)))
+    assert [len(b) for b in batches].count(4) >= len(batches) - 2
+
+
+def test_batch_rows_group_similar_lengths():
+    windows = build_windows(cyclic_dataset(num_users=100), "train", max_length=8)
+    lengths = (windows.kinds != 0).sum(dim=1)
+    group = 4 * BUCKET_BATCHES
+    order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(0))
+    first_group = set(order[:group].tolist())
+    batches = batch_rows(windows, 4, torch.Generator().manual_seed(0))
+    inside = [b for b in batches if set(b.tolist()) <= first_group]
+    assert len(inside) == BUCKET_BATCHES
+    spans = sorted((lengths[b].min().item(), lengths[b].max().item()) for b in inside)
+    # Batches cut from one sorted group never overlap in length except at their edges.
+    assert all(high <= next_low for (_, high), (next_low, _) in zip(spans, spans[1:]))
+
+
+def test_batch_rows_without_buckets_is_shuffle():
+    windows = build_windows(cyclic_dataset(num_users=10), "train", max_length=8)
+    batches = batch_rows(windows, 3, torch.Generator().manual_seed(5), bucket_by_length=False)
+    expected = torch.randperm(len(windows), generator=torch.Generator().manual_seed(5))
+    assert torch.cat(batches).tolist() == expected.tolist()
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
