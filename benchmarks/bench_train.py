@@ -9,10 +9,10 @@ Prepare the bundled trivago slice and its graph first:
 Each setting (SASRec without queries, with queries, with queries and graph
 augmentation) runs in its own child process, so that its peak resident memory
 is its own. A setting trains ``--epochs`` epochs with the training step of
-``qsr train`` (full softmax, batch 128, default model size) and reports target
-items per second (positions whose next event is an item, the unit that the loss
-averages over), milliseconds per batch and seconds per epoch, after one warm-up
-epoch that is not timed. The bound row times only the logits product with
+``qsr train`` (full softmax, batch 128, default model size), after one warm-up
+epoch that is not timed. It reports target items per second (positions whose
+next event is an item, the unit that the loss averages over), milliseconds per
+batch and seconds per epoch. The bound row times only the logits product with
 cross-entropy, forward and backward, on random hidden states of the same
 number of items, which bounds full-softmax training from above.
 

@@ -32,7 +32,7 @@ from pathlib import Path
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path,
-                        help="Folder written by 'qsr data export --format recbole' (holds NAME.inter).")
+                        help="Folder written by 'qsr data export --format recbole' (contains NAME.inter).")
     parser.add_argument("--epochs", type=int, default=200, help="Maximum training epochs.")
     parser.add_argument("--stopping-step", type=int, default=10,
                         help="Validations without a better NDCG@20 before stopping.")

@@ -98,7 +98,7 @@ def _command_line(ctx: click.Context, dataset_dir: Path) -> str:
               help="torch CPU threads (default: torch's own choice). On a machine shared with "
                    "other jobs, 1 thread per process avoids oversubscription.")
 @click.option("--force", is_flag=True,
-              help="Train every run again, even where the output folder holds finished runs.")
+              help="Train every run again, even where the output folder contains finished runs.")
 @user_errors
 def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: int,
                variants: list[str] | None, epochs: int, patience: int, eval_every: int, loss: str,

@@ -1,9 +1,9 @@
 """The ablation experiment: Query-SeqRec against its ablations and three reference rows.
 
-Every variant is trained once per seed in its own run folder; the table reports
-test HR@K and NDCG@K as mean and sample standard deviation over seeds, each
-variant's relative change against SASRec (the variant without queries), and
-reference rows that learn nothing, scored on the same split by the same
+Every variant is trained once per seed in its own run folder. The table reports
+test HR@K and NDCG@K as mean and sample standard deviation over seeds, and each
+variant's relative change against SASRec (the variant without queries). Three
+reference rows that learn nothing are scored on the same split by the same
 metric code.
 """
 from __future__ import annotations
@@ -290,8 +290,8 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
         output_dir (path): folder of the run folders and results files.
         dataset_name (str, optional): name printed in the results.
         command (str, optional): command line printed in the results.
-        force (bool, optional): train again even where a run folder holds a
-            finished or different run. (default: ``False``)
+        force (bool, optional): train again even where a run folder contains
+            a finished run or one with other settings. (default: ``False``)
         show_progress (bool, optional): draw training progress bars.
         dataset_path, graph_path (str, optional): recorded in each run's
             ``config.json``.
@@ -309,6 +309,8 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
         chosen = list(VARIANTS.values())
     if len({v.name for v in chosen}) != len(chosen):
         raise ValueError(f"variants must be distinct, got {[v.name for v in chosen]}")
+    order = list(VARIANTS)
+    chosen.sort(key=lambda v: order.index(v.name) if v.name in order else len(order))
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed")
@@ -366,10 +368,10 @@ def _train_or_reuse(train_model: Any, dataset: SequenceDataset, graph: HeteroDat
     if run_dir.exists():
         stored = _stored_configs(run_dir)
         if stored is None and any(run_dir.iterdir()):
-            raise ValueError(f"{run_dir} exists but holds no qsr run; remove it or pass --force")
+            raise ValueError(f"{run_dir} exists but is not a qsr run folder; remove it or pass --force")
         if stored is not None and stored != expected:
             raise ValueError(
-                f"{run_dir} holds a run with other settings; pass --force to train it again "
+                f"{run_dir} contains a run with other settings; pass --force to train it again "
                 f"or choose another --output")
         if stored is not None and (run_dir / TEST_METRICS).is_file():
             logger.info("reusing the finished run %s", run_dir)

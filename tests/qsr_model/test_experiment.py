@@ -120,3 +120,68 @@ def test_run_experiment_rejects_bad_seeds(tmp_path):
         run_experiment(dataset, None, ["sasrec"], [0, 0], ModelConfig(), TrainConfig(), tmp_path)
     with pytest.raises(ValueError, match="variants with augmentation need the graph"):
         run_experiment(dataset, None, ["uniform"], [0], ModelConfig(), TrainConfig(), tmp_path)
+
+
+TINY_SEQUENCES = {
+    f"u{user}": [("query", "red shoes"), ("item", "a"), ("item", "b"), ("query", "blue"),
+                 ("item", "c"), ("item", "a"), ("item", "d")][user % 3:]
+    for user in range(6)
+}
+
+
+@pytest.fixture
+def tiny():
+    from qsr_graph.build import build_graph
+    from qsr_graph.data import SequenceDataset
+
+    dataset = SequenceDataset.from_sequences(TINY_SEQUENCES)
+    return dataset, build_graph(dataset)
+
+
+def _tiny_run(tiny, tmp_path, **options):
+    from qsr_model.experiment import run_experiment
+
+    dataset, graph = tiny
+    model_config = ModelConfig(hidden_size=8, max_length=6)
+    train_config = TrainConfig(epochs=1, batch_size=4)
+    return run_experiment(dataset, graph, ["query-seqrec", "sasrec"], [0, 1], model_config,
+                          train_config, tmp_path, dataset_name="tiny", show_progress=False,
+                          **options)
+
+
+def test_run_experiment_writes_runs_and_table(tiny, tmp_path):
+    table = _tiny_run(tiny, tmp_path)
+    assert [row.name for row in table.rows] == [
+        "query-seqrec", "sasrec", "popularity", "repeat", "query-linked"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "query-seqrec-seed0", "query-seqrec-seed1", "sasrec-seed0", "sasrec-seed1"]
+    assert [run["seed"] for run in table.row("sasrec").runs] == [0, 1]
+    assert table.row("sasrec").runs[0]["best_epoch"] == 1
+    stored = json.loads((tmp_path / "runs" / "sasrec-seed1" / "config.json").read_text())
+    assert (stored["train"]["seed"], stored["train"]["use_queries"]) == (1, False)
+    assert (tmp_path / "results.md").is_file()
+
+
+def test_run_experiment_reuses_finished_runs(tiny, tmp_path, monkeypatch):
+    first = _tiny_run(tiny, tmp_path)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr("qsr_model.trainer.train_model", fail)
+    second = _tiny_run(tiny, tmp_path)
+    assert second.to_dict()["rows"] == first.to_dict()["rows"]
+
+
+def test_run_experiment_rejects_changed_settings(tiny, tmp_path):
+    from qsr_model.experiment import run_experiment
+
+    _tiny_run(tiny, tmp_path)
+    dataset, graph = tiny
+    with pytest.raises(ValueError, match="contains a run with other settings; pass --force"):
+        run_experiment(dataset, graph, ["sasrec"], [0], ModelConfig(hidden_size=8, max_length=6),
+                       TrainConfig(epochs=2, batch_size=4), tmp_path, show_progress=False)
+    table = run_experiment(dataset, graph, ["sasrec"], [0], ModelConfig(hidden_size=8, max_length=6),
+                           TrainConfig(epochs=2, batch_size=4), tmp_path, show_progress=False,
+                           force=True)
+    assert table.row("sasrec").runs[0]["epochs_run"] == 2
