@@ -5,14 +5,63 @@ import logging
 import shlex
 from pathlib import Path
 
+from typing import Any
+
 import click
 from click.core import ParameterSource
 
 from qsr_cli.errors import show_progress, user_errors
+from qsr_model.config import LOSSES, ModelConfig, TrainConfig
 
 logger = logging.getLogger(__name__)
 
 VARIANT_NAMES = ("query-seqrec", "uniform", "no-augmentation", "sasrec")
+
+
+# Options that set a config field shared by all variants: (option, field, click type, help).
+# Their defaults are the config's own, so that the help and the runs stay in step with it.
+_TRAIN_OPTIONS = (
+    ("--epochs", "epochs", click.IntRange(min=1), "Maximum epochs per run."),
+    ("--patience", "patience", click.IntRange(min=0),
+     "Validations without a better val NDCG@20 before a run stops; 0 never stops early."),
+    ("--eval-every", "eval_every", click.IntRange(min=1), "Validate every this many epochs."),
+    ("--loss", "loss", click.Choice(LOSSES),
+     "full: softmax over all items; sampled: softmax over the target and sampled negatives."),
+    ("--num-negatives", "num_negatives", click.IntRange(min=2),
+     "n of the sampled loss: the target plus n - 1 uniform negatives."),
+    ("--beta-item", "beta_item", click.FloatRange(0, 1), "Chance that augmentation replaces an input item."),
+    ("--beta-query", "beta_query", click.FloatRange(0, 1), "Chance that augmentation replaces an input query."),
+    ("--rho", "rho", click.FloatRange(min=1),
+     "Weight of a similar node against any other node in replacement draws (the uniform variant uses 1)."),
+    ("--lr", "lr", click.FloatRange(0, min_open=True), "Adam learning rate."),
+    ("--weight-decay", "weight_decay", click.FloatRange(0), "Adam weight decay."),
+    ("--batch-size", "batch_size", click.IntRange(min=1), "Sequences per training batch."),
+)
+_MODEL_OPTIONS = (
+    ("--hidden-size", "hidden_size", click.IntRange(min=1), "Width D of embeddings and blocks."),
+    ("--ffn-size", "ffn_size", click.IntRange(min=1),
+     "Width of the feed-forward network (default: the hidden size)."),
+    ("--num-blocks", "num_blocks", click.IntRange(min=1), "Causal self-attention blocks."),
+    ("--num-heads", "num_heads", click.IntRange(min=1), "Attention heads per block."),
+    ("--max-length", "max_length", click.IntRange(min=1), "Latest events per input window."),
+    ("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout rate."),
+)
+
+
+def _config_options(func: Any) -> Any:
+    """Add one option per shared config field, showing the config's default in its help."""
+    for config_class, options in ((TrainConfig, _TRAIN_OPTIONS), (ModelConfig, _MODEL_OPTIONS)):
+        for flag, name, kind, help_text in reversed(options):
+            default = config_class.__dataclass_fields__[name].default
+            if default is not None:
+                help_text += f" (default: {default})"
+            func = click.option(flag, name, type=kind, default=None, help=help_text)(func)
+    return func
+
+
+def _given(values: dict[str, Any], options: tuple) -> dict[str, Any]:
+    """Return the config fields of ``options`` that were given on the command line."""
+    return {name: values[name] for _, name, _, _ in options if values[name] is not None}
 
 
 def _parse_variants(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -58,42 +107,9 @@ def _command_line(ctx: click.Context, dataset_dir: Path) -> str:
               help="Runs per variant, with seeds 0, 1, ..., SEEDS - 1.")
 @click.option("--variants", callback=_parse_variants,
               help=f"Comma-separated variants to train (default: all of {', '.join(VARIANT_NAMES)}).")
-@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Maximum epochs per run.")
-@click.option("--patience", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Validations without a better val NDCG@20 before a run stops; 0 never stops early.")
-@click.option("--eval-every", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Validate every this many epochs.")
-@click.option("--loss", type=click.Choice(["full", "sampled"]), default="full", show_default=True,
-              help="Full softmax over all items, or sampled softmax over the target and negatives.")
-@click.option("--num-negatives", type=click.IntRange(min=2), default=100, show_default=True,
-              help="Target plus negatives of the sampled loss.")
+@_config_options
 @click.option("--beta", type=click.FloatRange(0, 1), default=None,
-              help="Replacement chance of both items and queries (overrides --beta-item and --beta-query).")
-@click.option("--beta-item", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Chance that augmentation replaces an input item.")
-@click.option("--beta-query", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Chance that augmentation replaces an input query.")
-@click.option("--rho", type=click.FloatRange(min=1), default=10.0, show_default=True,
-              help="Weight of a similar node against any other in replacement (the uniform variant uses 1).")
-@click.option("--hidden-size", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Width D of embeddings and blocks.")
-@click.option("--ffn-size", type=click.IntRange(min=1), default=None,
-              help="Width of the feed-forward network (default: the hidden size).")
-@click.option("--num-blocks", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Causal self-attention blocks.")
-@click.option("--num-heads", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Attention heads per block.")
-@click.option("--max-length", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Latest events per input window.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
-              help="Dropout rate.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Adam learning rate.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Adam weight decay.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Sequences per training batch.")
+              help="Replacement chance of both items and queries (sets --beta-item and --beta-query).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: torch's own choice). On a machine shared with "
                    "other jobs, 1 thread per process avoids oversubscription.")
@@ -101,11 +117,8 @@ def _command_line(ctx: click.Context, dataset_dir: Path) -> str:
               help="Train every run again, even where the output folder contains finished runs.")
 @user_errors
 def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: int,
-               variants: list[str] | None, epochs: int, patience: int, eval_every: int, loss: str,
-               num_negatives: int, beta: float | None, beta_item: float, beta_query: float,
-               rho: float, hidden_size: int, ffn_size: int | None, num_blocks: int, num_heads: int,
-               max_length: int, dropout: float, lr: float, weight_decay: float, batch_size: int,
-               threads: int | None, force: bool) -> None:
+               variants: list[str] | None, beta: float | None, threads: int | None, force: bool,
+               **settings: Any) -> None:
     """Train Query-SeqRec and its ablations for several seeds and write the results table.
 
     The variants are Query-SeqRec (queries and graph augmentation), uniform
@@ -121,7 +134,6 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
         qsr experiment out/trivago --graph out/trivago-graph.pt --seeds 3 --output out/experiment
     """
     from qsr_graph.data.dataset import SequenceDataset
-    from qsr_model.config import ModelConfig, TrainConfig
     from qsr_model.experiment import run_experiment
 
     if threads is not None:
@@ -129,19 +141,15 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
 
         torch.set_num_threads(threads)
     if beta is not None:
-        beta_item = beta_query = beta
+        settings.update(beta_item=beta, beta_query=beta)
     dataset = SequenceDataset.load(dataset_dir)
     graph = None
     if graph_path is not None:
         from qsr_graph.io import load_graph
 
         graph = load_graph(graph_path)
-    model_config = ModelConfig(hidden_size=hidden_size, num_blocks=num_blocks, num_heads=num_heads,
-                               max_length=max_length, dropout=dropout, ffn_size=ffn_size)
-    train_config = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-                               epochs=epochs, patience=patience, loss=loss,
-                               num_negatives=num_negatives, beta_item=beta_item,
-                               beta_query=beta_query, rho=rho, eval_every=eval_every)
+    model_config = ModelConfig(**_given(settings, _MODEL_OPTIONS))
+    train_config = TrainConfig(**_given(settings, _TRAIN_OPTIONS))
 
     command = _command_line(click.get_current_context(), dataset_dir)
     table = run_experiment(dataset, graph, variants, list(range(seeds)), model_config, train_config,
