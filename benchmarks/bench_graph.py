@@ -1,8 +1,8 @@
-"""Time ``build_graph`` on the bundled trivago slice and on a synthetic graph of paper size.
+"""Time ``build_graph`` on the bundled trivago slice and on a large synthetic graph.
 
-The synthetic dataset matches the largest dataset of the QSR paper in size:
-8.6 million items, 1.5 million queries and 25.7 million item interactions
-(``--scale`` shrinks all three). Query popularity is Zipf-shaped (exponent 1),
+The synthetic dataset has the largest dataset size qsr targets: 8.6 million
+items, 1.5 million queries and 25.7 million item interactions (``--scale``
+shrinks all three). Query popularity is Zipf-shaped (exponent 1),
 and an item event is drawn either near its query's own block of items (70%,
 Zipf offsets, so each query has favourite items) or from a Zipf-shaped global
 item popularity (30%). One interaction in three starts a new search, and

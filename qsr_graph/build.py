@@ -59,16 +59,18 @@ class GraphConfig:
     """
 
     alpha: float = 1.0
-    # The similar sets are stored as int64 edge_index plus a float32 weight,
-    # 20 bytes per link. On the largest dataset of the QSR paper (8.6 million
-    # items and 1.5 million queries) nearly every node reaches the cap, so a
-    # cap of 20 stores about 10.1M * 20 * 20 B = 4 GB, which leaves room for
-    # the build itself within 24 GiB; 50 would need 10 GB for the result alone.
+    # The similar sets take 20 bytes per link in memory (int64 edge_index and a
+    # float32 weight), and most nodes of a large graph reach the cap. On a
+    # Zipf-shaped synthetic graph of the largest dataset size qsr targets
+    # (8.6M items, 1.5M queries, 25.7M interactions), a cap of 20 gives 135M
+    # links (2.7 GB) and the build peaks at 8.1 GiB with the dataset, well
+    # within 24 GiB (benchmarks/bench_graph.py, docs/graph.md). The result
+    # grows linearly with the cap.
     max_similar: int | None = 20
-    # A query that leads to 200,000 items would make every one of them a
-    # candidate of every other: about 134 billion two-hop paths on a Zipf-shaped
-    # graph of that size. Expanding only each hub's 200 heaviest links cuts
-    # that to about 2 billion (measured with benchmarks/bench_graph.py).
+    # A query that leads to a hundred thousand items makes each of them a
+    # candidate of every other. On the same synthetic graph, expanding every
+    # link needs 337 billion two-hop paths, and expanding each hub's 200
+    # heaviest links needs 1.2 billion.
     max_expand: int | None = 200
     chunk_output: int = 16_000_000
 
@@ -96,7 +98,7 @@ def kept_link_count(degree: np.ndarray, alpha: float) -> np.ndarray:
     r"""Return ``ceil(alpha * degree)``, the links a node keeps under alpha.
 
     The product is rounded to 9 decimals before the ceiling, so that decimal
-    alphas give the count expected on paper (``0.3 * 10`` is
+    alphas give the count of exact arithmetic (``0.3 * 10`` is
     ``3.0000000000000004`` in floating point, and must keep 3, not 4). A node
     with at least one link keeps at least one.
 
