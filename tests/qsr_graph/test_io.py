@@ -42,7 +42,7 @@ def test_saved_file_loads_with_weights_only(tmp_path):
     save_graph(small_graph(), tmp_path / "graph.pt")
     payload = torch.load(tmp_path / "graph.pt", weights_only=True)
     assert payload["format"] == FORMAT_NAME
-    assert payload["format_version"] == 1
+    assert payload["format_version"] == 2
     assert bytes(payload["nodes"]["query"]["name"]["utf8"].tolist()) == b"red forttaj"
     assert payload["nodes"]["query"]["name"]["offsets"].tolist() == [0, 8, 11]
 
