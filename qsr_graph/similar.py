@@ -213,6 +213,11 @@ def similar_sets(
         priority = np.arange(num_nodes, dtype=np.int64)
     priority = np.asarray(priority, dtype=np.int64)
     order_of_priority = np.argsort(priority)
+    # The sort key stores priority[col] in [0, N), so it must be a permutation.
+    if priority.shape != (num_nodes,) or not np.array_equal(
+            priority[order_of_priority], np.arange(num_nodes)):
+        raise ValueError(f"priority must be a permutation of 0..{num_nodes - 1}, one rank per "
+                         f"node; got shape {priority.shape}")
     index_dtype = np.int32 if max(num_nodes, num_cols) < np.iinfo(np.int32).max else np.int64
     adjacency = adjacency.tocsr()
     adjacency.sum_duplicates()

@@ -99,3 +99,11 @@ def test_similar_sets_empty_adjacency():
 def test_similar_sets_reject_zero_limits(option):
     with pytest.raises(ValueError, match=f"{option} must be at least 1"):
         similar_sets(sp.csr_matrix(np.eye(2)), **{option: 0})
+
+
+def test_similar_sets_reject_priority_not_permutation():
+    adjacency = sp.csr_matrix(np.array([[1], [1], [1]]))
+    with pytest.raises(ValueError, match=r"priority must be a permutation of 0..2"):
+        similar_sets(adjacency, priority=np.array([0, 0, 1]))
+    with pytest.raises(ValueError, match=r"got shape \(2,\)"):
+        similar_sets(adjacency, priority=np.array([0, 1]))
