@@ -127,8 +127,8 @@ def train(dataset_dir: Path | None, graph_path: Path | None, output: Path | None
           **values: Any) -> None:
     """Train Query-SeqRec on a prepared dataset and test the best epoch once.
 
-    The best epoch by validation NDCG@20 is tested once at the end. The run
-    folder holds config.json, vocab/, metrics.jsonl, best.pt, last.pt and
+    The epoch with the best validation NDCG@20 is selected. The run folder
+    contains config.json, vocab/, metrics.jsonl, best.pt, last.pt and
     test_metrics.json.
 
     \b

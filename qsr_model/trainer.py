@@ -60,7 +60,7 @@ class TrainResult:
 
 @dataclass
 class _State:
-    """What changes from epoch to epoch and goes into ``last.pt``."""
+    """Training progress that changes every epoch and is saved in ``last.pt``."""
 
     epoch: int = 0
     best_epoch: int = 0
@@ -179,7 +179,7 @@ def batch_rows(windows: SequenceWindows, batch_size: int, generator: torch.Gener
 
     With ``bucket_by_length``, each group of :data:`BUCKET_BATCHES` shuffled
     batches is sorted by window length before it is cut, and the batches are
-    shuffled again, so a batch holds windows of similar length.
+    shuffled again, so a batch contains windows of similar length.
 
     Returns:
         Row indices of every batch, in training order.
@@ -300,8 +300,15 @@ def train_model(
     if run_dir is not None:
         expected = runs.run_config(model_config, train_config, dataset, dataset_path, graph_path)
         _prepare_run_folder(run_dir, resume, expected, dataset)
-        if resume:
+        if resume and (run_dir / runs.LAST_FILE).is_file():
             state = _resume_state(run_dir, model, optimizer, generator, device)
+        elif resume:
+            # Interrupted during the first epoch: nothing to restore, and the
+            # seeded model above is the one a fresh run starts from.
+            logger.info("%s has no %s yet, so training starts from epoch 1", run_dir, runs.LAST_FILE)
+            runs.write_metrics(run_dir, [])
+            if not (run_dir / runs.VOCAB_DIR).is_dir():
+                runs.write_vocab(run_dir, dataset)
     logger.info("training on %d windows with %d targets, %d items, %s", len(windows),
                 windows.num_targets, dataset.num_items,
                 "queries" if use_queries else "items only")

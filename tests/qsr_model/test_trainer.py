@@ -107,6 +107,23 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert resumed.test == whole.test
 
 
+def test_resume_before_first_epoch_starts_over(tmp_path):
+    whole = train(tmp_path, "whole", epochs=2)
+
+    def stop(epoch):
+        raise KeyboardInterrupt
+
+    config = TrainConfig(epochs=2, batch_size=8, augmentation=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cyclic_dataset(), None, MODEL, config, tmp_path / "cut", show_progress=False,
+                    epoch_callback=stop)
+    (tmp_path / "cut" / "last.pt").unlink()
+    resumed = train_model(cyclic_dataset(), None, MODEL, config, tmp_path / "cut", resume=True,
+                          show_progress=False)
+    assert resumed.test == whole.test
+    assert len((tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
 def test_resume_with_more_epochs_matches(tmp_path):
     whole = train(tmp_path, "whole", epochs=4, patience=0)
     train(tmp_path, "short", epochs=2, patience=0)
