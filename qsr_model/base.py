@@ -23,7 +23,7 @@ class SequentialRecommender(nn.Module):
             batch: the left-padded :class:`SequenceBatch`.
 
         Returns:
-            Hidden states ``(B, L, D)``; position ``t`` sees events up to ``t``.
+            Hidden states ``(B, L, D)``; position ``t`` depends on events up to ``t`` only.
         """
         raise NotImplementedError
 

@@ -3,7 +3,7 @@
 Shapes: B batch, L window length (the latest event sits at L - 1), W words per
 query, U users of a split.
 
-A training window holds the events before the user's validation target. Its
+A training window contains the events before the user's validation target. Its
 targets are the next item at every position whose next event is an item; a
 position followed by a query, the last position and padding get -1. An
 evaluation window ("val" or "test") holds the events before that split's target

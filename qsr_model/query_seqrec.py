@@ -1,7 +1,7 @@
 """Query-SeqRec: a SASRec-style causal Transformer over interleaved items and queries.
 
 SASRec: W.-C. Kang and J. McAuley, "Self-Attentive Sequential Recommendation",
-ICDM 2018. Here a position holds either an item (embedding table M0) or a query
+ICDM 2018. Here a position is either an item (embedding table M0) or a query
 (the mean of its word embeddings); a learned event-type embedding and a learned
 position embedding are added. Items are scored by the inner product of the
 output with M0, the same table as the input items.
@@ -24,7 +24,7 @@ NUM_KINDS = 3  # pad, item, query
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where position t sees the non-padding positions up to t."""
+    """Multi-head self-attention where position t attends to the non-padding positions up to t."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -80,7 +80,7 @@ def test_batch_sampler_replaces_query_with_its_words(dataset):
 
     windows = build_windows(dataset, "test", max_length=5)
     batch = windows.batch(torch.tensor([1]), sampler=swap_queries, generator=torch.Generator())
-    # The batch is trimmed to u2's two events before the sampler sees it.
+    # The batch is trimmed to u2's two events before the sampler is called.
     assert calls == [[[True, True]]]
     assert batch.words[0, 0].tolist() == [1, 2]
     assert windows.tokens[1].tolist() == [0, 0, 0, 0, 1]
