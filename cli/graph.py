@@ -68,7 +68,10 @@ def _format_build_summary(stats: dict, config: GraphConfig, output: Path, timing
 @user_errors
 def graph_build(dataset_dir: Path, output: Path, alpha: float, max_similar: int,
                 max_expand: int) -> None:
-    """Build the query-item graph from the training events of a prepared dataset.
+    """Build the query-item graph of a prepared dataset.
+
+    Only training events count: each user's validation and test targets, and
+    the events after the validation target, stay out of the graph.
 
     \b
     Example:
@@ -108,7 +111,11 @@ def graph_build(dataset_dir: Path, output: Path, alpha: float, max_similar: int,
 @user_errors
 def graph_inspect(graph_file: Path, node: str, node_type: str | None, top: int, rho: float,
                   beta: float, as_json: bool) -> None:
-    """Describe one node: frequency, degrees, links, similar nodes and augmentation odds.
+    """Describe one item or query node.
+
+    Prints the node's frequency, degrees before and after alpha, links,
+    similar nodes, and the chance that augmentation replaces it with a
+    similar node.
 
     \b
     Example:
@@ -137,8 +144,9 @@ def graph_inspect(graph_file: Path, node: str, node_type: str | None, top: int, 
 @user_errors
 def graph_export(graph_file: Path, export_format: str, output: Path,
                  include_similar: bool) -> None:
-    """Export the graph through networkx, keeping node names and link weights.
+    """Export the graph as GraphML or a tab-separated edge list.
 
+    The export goes through networkx and keeps node names and link weights.
     Nodes are named item:ID and query:TEXT. Each edge has a relation
     (searched_by, leads_to or similar) and a weight.
 
