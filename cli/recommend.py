@@ -123,8 +123,8 @@ def recommend(run_dir: Path, events: tuple[str, ...], input_path: Path | None, k
 
     \b
     Example:
-        qsr recommend runs/trivago --history "q:paris" --history "i:2059240" -k 10 --explain
-        qsr recommend runs/trivago --input histories.jsonl --output recs.jsonl
+        qsr recommend out/run --history "q:London, United Kingdom" --history "i:1157094" -k 10 --explain
+        qsr recommend out/run --input histories.jsonl --output recs.jsonl
     """
     from qsr_model.recommend import HistoryWarning, Recommender
 

@@ -264,6 +264,14 @@ def _graph_path(run_dir: Path, config: dict[str, Any]) -> Path | None:
     return path
 
 
+def _load_links(path: Path, vocabulary: Vocabulary) -> QueryItemLinks:
+    """Read a graph file and return its query-item links, checked against the run's vocabularies."""
+    from qsr_graph.io import load_graph
+
+    return QueryItemLinks.from_graph(load_graph(path), vocabulary.item_ids,
+                                     vocabulary.query_texts, source=str(path))
+
+
 def _outside_stacklevel() -> int:
     """Return the ``stacklevel`` that points a warning at the first caller outside this module."""
     frame = sys._getframe(1)
@@ -312,6 +320,8 @@ class Recommender:
         self.use_queries = use_queries
         self.links = links
         self._warned_no_queries = False
+        #: Why ``links`` is missing, for the message of ``explain=True``.
+        self.graph_problem = "no graph was given"
 
     @property
     def num_items(self) -> int:
@@ -325,8 +335,9 @@ class Recommender:
         """Load the best model of a run folder, its vocabularies and its graph.
 
         The graph is the file given in ``graph``, or else the graph named in
-        the run's ``config.json`` when that file exists. Without a graph the
-        recommender works but cannot explain.
+        the run's ``config.json``. Without a usable graph the recommender works
+        but cannot explain: a graph named in ``config.json`` that is missing or
+        does not load is logged, and a given one raises.
 
         Args:
             run_dir (str or Path): folder written by ``qsr train``.
@@ -336,6 +347,7 @@ class Recommender:
         Raises:
             RunFolderError: ``run_dir`` is missing or is not a complete run.
             FileNotFoundError: ``graph`` is given and does not exist.
+            ValueError: ``graph`` is given and is not a qsr graph of this run's data.
         """
         run_dir = Path(run_dir)
         model, model_config, train_config, info = load_run(run_dir, device=device)
@@ -345,19 +357,29 @@ class Recommender:
                 f"{run_dir}: the model scores {model.num_items} items but vocab/ has "
                 f"{vocabulary.num_items}; the run folder is inconsistent, train it again")
         links = None
-        graph_path = Path(graph) if graph is not None else _graph_path(run_dir, info)
-        if graph is not None and not graph_path.is_file():
-            raise FileNotFoundError(f"{graph_path}: graph file not found")
-        if graph_path is not None and graph_path.is_file():
-            from qsr_graph.io import load_graph
-
-            links = QueryItemLinks.from_graph(load_graph(graph_path), vocabulary.item_ids,
-                                              vocabulary.query_texts, source=str(graph_path))
-        elif graph_path is not None:
-            logger.info("graph %s of the run not found; recommendations cannot be explained",
-                        graph_path)
-        return cls(model, vocabulary, max_length=model_config.max_length,
-                   use_queries=train_config.use_queries, links=links, device=device)
+        graph_problem = "the run names no graph"
+        if graph is not None:
+            graph_path = Path(graph)
+            if not graph_path.is_file():
+                raise FileNotFoundError(f"{graph_path}: graph file not found")
+            links = _load_links(graph_path, vocabulary)
+        else:
+            graph_path = _graph_path(run_dir, info)
+            # Recommending needs no graph, so a graph named in config.json
+            # that cannot be used only turns explanations off.
+            if graph_path is not None and not graph_path.is_file():
+                graph_problem = f"{graph_path}: graph file not found"
+            elif graph_path is not None:
+                try:
+                    links = _load_links(graph_path, vocabulary)
+                except ValueError as err:
+                    graph_problem = str(err)
+            if links is None and graph_path is not None:
+                logger.info("recommendations cannot be explained: %s", graph_problem)
+        recommender = cls(model, vocabulary, max_length=model_config.max_length,
+                          use_queries=train_config.use_queries, links=links, device=device)
+        recommender.graph_problem = graph_problem
+        return recommender
 
     # Encoding -----------------------------------------------------------
 
@@ -535,8 +557,8 @@ class Recommender:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if explain and self.links is None:
-            raise ValueError("explanations need the run's graph, which was not found; "
-                             "pass the graph file the run was trained with")
+            raise ValueError(f"explanations need the run's graph ({self.graph_problem}); "
+                             f"pass the graph file the run was trained with")
         chunk = max(1, min(batch_size, SCORE_BUDGET // max(1, self.num_items)))
         # Histories of similar length share a chunk, so little of a chunk is
         # padding. Padding does not change a history's scores because the

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 
 import pytest
@@ -167,6 +168,44 @@ def test_recommend_missing_graph(run_dir, tmp_path):
     result = invoke(run_dir, "--history", "i:a", "--explain", "--graph", tmp_path / "g.pt")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path / 'g.pt'}: graph file not found\n"
+
+
+def copy_run_with_graph(run_dir, tmp_path, graph):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["graph"] = str(graph)
+    (copy / "config.json").write_text(json.dumps(config))
+    return copy
+
+
+def test_recommend_run_graph_missing(run_dir, tmp_path):
+    copy = copy_run_with_graph(run_dir, tmp_path, tmp_path / "gone.pt")
+    plain = invoke(copy, "--history", "i:a", "--json")
+    assert plain.exit_code == 0, plain.output
+    assert len(json.loads(plain.stdout)["recommendations"]) == 5
+    explained = invoke(copy, "--history", "i:a", "--explain")
+    assert explained.exit_code == 1
+    assert explained.stderr.splitlines()[-1] == (
+        f"Error: explanations need the run's graph ({tmp_path / 'gone.pt'}: graph file not "
+        f"found); pass the graph file the run was trained with")
+
+
+def test_recommend_run_graph_invalid(run_dir, tmp_path):
+    (tmp_path / "bad.pt").write_text("not a graph")
+    copy = copy_run_with_graph(run_dir, tmp_path, tmp_path / "bad.pt")
+    assert invoke(copy, "--history", "i:a").exit_code == 0
+    explained = invoke(copy, "--history", "i:a", "--explain")
+    assert explained.exit_code == 1
+    assert explained.stderr.startswith(
+        f"Error: explanations need the run's graph ({tmp_path / 'bad.pt'}: ")
+
+
+def test_recommend_given_graph_invalid(run_dir, tmp_path):
+    (tmp_path / "bad.pt").write_text("not a graph")
+    result = invoke(run_dir, "--history", "i:a", "--graph", tmp_path / "bad.pt")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {tmp_path / 'bad.pt'}: ")
 
 
 def test_recommend_needs_history_or_input(run_dir, tmp_path):
