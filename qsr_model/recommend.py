@@ -427,10 +427,10 @@ class Recommender:
                     ignored_queries += 1
                     continue
                 query, bag, unknown = vocab.query_bag(value)
-                dropped_words.extend(w for w in unknown if w not in dropped_words)
                 if not bag:
                     empty_queries.append(value)
                     continue
+                dropped_words.extend(w for w in unknown if w not in dropped_words)
                 kinds.append(KIND_QUERY)
                 tokens.append(query)
                 bags.append(bag)
