@@ -227,6 +227,8 @@ def test_recommend_exclude_history(dataset):
     # "a" is cut by max_length but still excluded.
     result = recommender.recommend(["i:a", "i:b", "i:c"], k=10, exclude_history=True)
     assert [r.item for r in result] == ["d"]
+    only_queries = recommender.recommend(["q:paris"], k=10, exclude_history=True)
+    assert sorted(r.item for r in only_queries) == ["a", "b", "c", "d"]
 
 
 def test_recommend_rejects_bad_k(dataset):
