@@ -17,6 +17,9 @@ from qsr_model.metrics import DEFAULT_KS, rank_of_target, ranking_metrics, sampl
 
 EVAL_SPLITS = ("val", "test")
 
+#: Users per draw of sampled-evaluation negatives.
+NEGATIVE_CHUNK = 256
+
 
 @dataclass
 class EvaluationSplit:
@@ -142,11 +145,22 @@ def evaluate(
     generator = torch.Generator().manual_seed(seed)
     windows = prepared.windows
 
+    negatives_by_user = None
+    if eval_negatives is not None:
+        # Drawn in user order, in fixed chunks, so each user's negatives do not
+        # depend on the batch size or the batch order below.
+        all_targets = windows.targets[:, -1]  # (U,)
+        negatives_by_user = torch.cat([
+            sample_negatives(chunk, model.num_items, eval_negatives, generator)
+            for chunk in all_targets.split(NEGATIVE_CHUNK)]) if len(windows) else None  # (U, C)
+
+    # Users sorted by window length give short trimmed batches; the metrics
+    # are means over users, so the order does not change them.
+    lengths = (windows.kinds != 0).sum(dim=1)  # (U,)
+    order = torch.argsort(lengths, stable=True)  # (U,)
     ranks = []
-    starts = range(0, len(windows), batch_size)
-    for start in tqdm(starts, desc=f"evaluate {split}", unit="batch", disable=not show_progress,
-                      leave=False):
-        rows = slice(start, start + batch_size)
+    for rows in tqdm(order.split(batch_size), desc=f"evaluate {split}", unit="batch",
+                     disable=not show_progress, leave=False):
         batch = windows.batch(rows).to(device)
         targets = batch.targets[:, -1]  # (N,)
         scores = score_histories(model, batch)  # (N, I)
@@ -155,7 +169,7 @@ def evaluate(
         if eval_negatives is None:
             ranks.append(rank_of_target(scores, targets).cpu())
         else:
-            negatives = sample_negatives(targets, scores.shape[1], eval_negatives, generator)  # (N, C)
+            negatives = negatives_by_user[rows].to(scores.device)  # (N, C)
             target_scores = scores.gather(1, targets.view(-1, 1)).squeeze(1)  # (N,)
             ranks.append(sampled_rank(target_scores, scores.gather(1, negatives)).cpu())
 

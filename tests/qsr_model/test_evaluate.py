@@ -86,9 +86,12 @@ def test_sampled_evaluation_uses_seeded_negatives(dataset, model):
     ranks = [(scores[row] >= scores[target]).sum().item()
              for target, row in zip([4, 0, 4], negatives)]
     assert ranks == [2, 0, 2]
-    assert result["HR@1"] == ranking_metrics(torch.tensor(ranks), ks=(1, 2))["HR@1"]
+    expected = ranking_metrics(torch.tensor(ranks), ks=(1, 2))
+    assert {k: result[k] for k in expected} == expected
     assert result["sampled"] == 2
     assert describe(result) == "sampled ranking (2 negatives)"
+    one_by_one = evaluate(model, dataset, "test", ks=(1, 2), eval_negatives=2, seed=5, batch_size=1)
+    assert one_by_one == result
 
 
 def test_evaluate_with_prepared_split(dataset, model):
