@@ -223,9 +223,9 @@ def evaluate(run_dir: Path, split: str, sampled: int | None, exclude_history: bo
     from qsr_graph.data import SequenceDataset
     from qsr_model.checkpoint import load_run
     from qsr_model.evaluate import evaluate as evaluate_model
-    from qsr_model.trainer import _check_device
+    from qsr_model.trainer import resolve_device
 
-    model, _, train_config, info = load_run(run_dir, device=_check_device(device))
+    model, _, train_config, info = load_run(run_dir, device=resolve_device(device))
     if dataset_dir is None:
         if not info.get("dataset"):
             raise click.UsageError("the run does not record its dataset; pass --dataset")

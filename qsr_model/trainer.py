@@ -123,7 +123,8 @@ def _make_sampler(graph: Any, dataset: SequenceDataset, config: TrainConfig) -> 
                                          beta_query=config.beta_query, rho=config.rho)
 
 
-def _check_device(device: str) -> torch.device:
+def resolve_device(device: str) -> torch.device:
+    """Return ``torch.device(device)``, raising ``ValueError`` when CUDA is requested but absent."""
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA device is available; use --device cpu")
     return torch.device(device)
@@ -277,7 +278,7 @@ def train_model(
             existing run folder without ``resume``, or a stored run that does
             not match the request.
     """
-    device = _check_device(train_config.device)
+    device = resolve_device(train_config.device)
     run_dir = None if output_dir is None else Path(output_dir)
     if resume and run_dir is None:
         raise ValueError("resume needs the run folder (output_dir)")

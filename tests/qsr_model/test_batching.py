@@ -112,3 +112,13 @@ def test_make_batch_rejects_bad_kind():
 def test_build_windows_rejects_unknown_split(dataset):
     with pytest.raises(ValueError, match="split must be one of train, val, test, got 'dev'"):
         build_windows(dataset, "dev", max_length=3)
+
+
+def test_make_batch_matches_windows(dataset):
+    # u1's test input, spelled out as an inference caller would.
+    from_windows = build_windows(dataset, "test", max_length=5).batch(torch.tensor([0]))
+    encoded = make_batch(kinds=[[2, 1, 1, 2, 1]], items=[[0, 1, 2, 0, 3]],
+                         words=[[[0], [], [], [1, 2], []]], max_length=5)
+    assert encoded.kinds.tolist() == from_windows.kinds.tolist()
+    assert encoded.items.tolist() == from_windows.items.tolist()
+    assert encoded.words.tolist() == from_windows.words.tolist()
