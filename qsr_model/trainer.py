@@ -264,6 +264,10 @@ def train_model(
             None to keep everything in memory.
         resume: continue the run in ``output_dir`` from its ``last.pt``.
             ``train_config`` must equal the stored one except for ``epochs``.
+            A run that stopped early stays stopped. NOTE: extending
+            ``epochs`` with ``eval_every > 1`` keeps the extra validation
+            that ran at the old last epoch, so selection can differ from a
+            run started with the larger ``epochs``.
         show_progress: draw a progress bar over batches.
         dataset_path: dataset folder recorded in ``config.json``.
         graph_path: graph file recorded in ``config.json``.
@@ -313,6 +317,9 @@ def train_model(
     logger.info("training on %d windows with %d targets, %d items, %s", len(windows),
                 windows.num_targets, dataset.num_items,
                 "queries" if use_queries else "items only")
+
+    if state.stopped:
+        logger.info("the run stopped early after epoch %d; testing its best epoch", state.epoch)
 
     # 2. Epochs: train, validate, keep the best, save the resume point.
     while state.epoch < train_config.epochs and not state.stopped:
