@@ -236,3 +236,17 @@ def test_batch_rows_without_buckets_is_shuffle():
     expected = torch.randperm(len(windows), generator=torch.Generator().manual_seed(5))
     assert torch.cat(batches).tolist() == expected.tolist()
     assert [len(b) for b in batches] == [3, 3, 3, 1]
+
+
+def test_logs_one_line_per_validation(caplog):
+    import logging
+    import re
+
+    with caplog.at_level(logging.INFO, logger="qsr_model.trainer"):
+        train(epochs=2, eval_every=2, patience=0)
+    epoch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert len(epoch_lines) == 2
+    assert re.fullmatch(r"epoch 1/2 loss \d+\.\d{4} ms/batch \d+\.\d", epoch_lines[0])
+    assert re.fullmatch(
+        r"epoch 2/2 loss \d+\.\d{4} val HR@20 \d\.\d{4} NDCG@20 \d\.\d{4} ms/batch \d+\.\d",
+        epoch_lines[1])
