@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable, TypeVar
 
 import click
@@ -29,7 +30,9 @@ def user_errors(func: F) -> F:
 
 
 def show_progress(ctx: click.Context | None = None) -> bool:
-    """Return whether progress bars should be drawn (off under ``--quiet``)."""
+    """Return whether progress bars should be drawn: not under ``--quiet``, and only on a terminal."""
     ctx = ctx or click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
-    return not (root is not None and root.obj and root.obj.get("quiet"))
+    if root is not None and root.obj and root.obj.get("quiet"):
+        return False
+    return sys.stderr.isatty()
