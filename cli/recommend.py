@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import click
 
+from qsr_graph.atomic import atomic_file
 from qsr_cli.errors import user_errors
 
 #: Keys allowed in an object line of a ``--input`` file.
@@ -68,16 +67,9 @@ def _write_output(lines: Iterator[str], output: Path | None) -> None:
         for line in lines:
             click.echo(line)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as tmp:
-            for line in lines:
-                tmp.write(line + "\n")
-        os.replace(tmp_name, output)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
 
 
 def _format_table(recommendations: list[Any], explain: bool) -> Iterator[str]:

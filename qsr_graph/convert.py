@@ -12,6 +12,7 @@ from pathlib import Path
 import networkx as nx
 from torch_geometric.data import HeteroData
 
+from qsr_graph.atomic import atomic_file
 from qsr_graph.build import ITEM, ITEM_SIMILAR, LEADS_TO, QUERY, QUERY_SIMILAR, SEARCHED_BY
 
 #: Formats that :func:`write_graph` writes.
@@ -92,15 +93,9 @@ def write_graph(graph: nx.Graph, path: str | os.PathLike, format: str) -> Path:
         if with_tab is not None:
             raise ValueError(f"node name {with_tab!r} contains a tab, which the tab-separated "
                              f"edge list cannot hold; export as graphml instead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         if format == "graphml":
             nx.write_graphml(graph, tmp)
         else:
             nx.write_edgelist(graph, tmp, delimiter="\t", data=["weight", "relation"])
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path

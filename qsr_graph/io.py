@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch_geometric.data import HeteroData
 
+from qsr_graph.atomic import atomic_file
 from qsr_graph.build import ITEM, ITEM_SIMILAR, LEADS_TO, QUERY, QUERY_SIMILAR, SEARCHED_BY
 
 FORMAT_NAME = "qsr-graph"
@@ -86,14 +87,8 @@ def save_graph(data: HeteroData, path: str | os.PathLike) -> Path:
                   for edge_type in data.edge_types],
         "graph": graph_attributes,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from qsr_graph.atomic import atomic_file
 from qsr_graph.data.dataset import SequenceDataset
 from qsr_model.config import ModelConfig, TrainConfig
 from qsr_model.query_seqrec import QuerySeqRec
@@ -41,32 +42,16 @@ class RunFolderError(ValueError):
     """A folder that is not a readable qsr run."""
 
 
-def _temporary_path(path: Path) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
 def write_json(path: Path, value: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename."""
-    tmp = _temporary_path(path)
-    try:
+    with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: Path, value: dict[str, Any]) -> None:
     """Save a checkpoint with ``torch.save`` through a temporary file and a rename."""
-    tmp = _temporary_path(path)
-    try:
+    with atomic_file(path) as tmp:
         torch.save(value, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
@@ -85,13 +70,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def write_metrics(run_dir: Path, records: list[dict[str, Any]]) -> None:
     """Rewrite ``metrics.jsonl`` with exactly ``records``."""
-    tmp = _temporary_path(run_dir / METRICS_FILE)
-    try:
+    with atomic_file(run_dir / METRICS_FILE) as tmp:
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-        os.replace(tmp, run_dir / METRICS_FILE)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def run_config(

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from qsr_graph.atomic import atomic_folder
 
 FORMAT_NAME = "qsr-dataset"
 FORMAT_VERSION = 1
@@ -243,9 +243,7 @@ class SequenceDataset:
         folder at ``path`` is replaced.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_folder(path) as tmp:
             np.save(tmp / "offsets.npy", self.offsets)
             np.save(tmp / "kinds.npy", self.kinds)
             np.save(tmp / "tokens.npy", self.tokens)
@@ -271,17 +269,6 @@ class SequenceDataset:
                 "stats": self.stats,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                path.rename(old)
-                tmp.rename(path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from qsr_graph.atomic import atomic_folder
 from qsr_graph.data.dataset import KIND_ITEM, KIND_QUERY, WORD_PAD, SequenceDataset
 
 logger = logging.getLogger(__name__)
@@ -107,25 +106,12 @@ def export_recbole(dataset: SequenceDataset, output: str | os.PathLike,
                 raise ValueError(f"{column} {table[column][bad].iloc[0]!r} contains {char!r}, "
                                  f"which a RecBole .inter file cannot hold")
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with atomic_folder(output) as tmp:
         inter_path = tmp / f"{output.name}.inter"
         with open(inter_path, "w", encoding="utf-8", newline="") as handle:
             handle.write("\t".join(RECBOLE_HEADER) + "\n")
             table.to_csv(handle, sep="\t", header=False, index=False, float_format="%.3f",
                          lineterminator="\n")
-        if output.exists():
-            old = output.with_name(f".{output.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            output.rename(old)
-            tmp.rename(output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("wrote %d interactions of %d sequences to %s",
                 len(table), dataset.num_users, output / inter_path.name)
     return output / inter_path.name
