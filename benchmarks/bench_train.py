@@ -155,8 +155,10 @@ def main() -> None:
     for name in names:
         command = [sys.executable, __file__, str(args.dataset), "--graph", str(args.graph),
                    "--epochs", str(args.epochs), "--threads", str(args.threads), "--child", name]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(output.strip().splitlines()[-1]))
+        child = subprocess.run(command, capture_output=True, text=True)
+        if child.returncode != 0:
+            raise SystemExit(f"setting {name} failed:\n{child.stderr}")
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(f"measured {name}", file=sys.stderr)
 
     from qsr_graph.data import SequenceDataset

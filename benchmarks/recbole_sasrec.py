@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -120,6 +121,8 @@ def main() -> None:
         start = time.perf_counter()
         result = train_epoch(*inner_args, **inner_kwargs)
         train_seconds.append(time.perf_counter() - start)
+        print(f"epoch {len(train_seconds)}: {train_seconds[-1]:.1f} s, loss {result:.4f}", file=sys.stderr,
+              flush=True)
         return result
 
     trainer._train_epoch = timed_epoch
