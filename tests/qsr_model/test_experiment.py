@@ -185,3 +185,31 @@ def test_run_experiment_rejects_changed_settings(tiny, tmp_path):
                            TrainConfig(epochs=2, batch_size=4), tmp_path, show_progress=False,
                            force=True)
     assert table.row("sasrec").runs[0]["epochs_run"] == 2
+
+
+def test_run_experiment_resumes_interrupted_run(tiny, tmp_path):
+    from qsr_model.experiment import run_experiment
+    from qsr_model.trainer import train_model
+
+    dataset, graph = tiny
+    model_config = ModelConfig(hidden_size=8, max_length=6)
+    base = TrainConfig(epochs=3, batch_size=4, patience=0)
+    config = VARIANTS["sasrec"].train_config(base, seed=0)
+
+    def interrupt(epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(dataset, graph, model_config, config, output_dir=tmp_path / "runs" / "sasrec-seed0",
+                    show_progress=False, epoch_callback=interrupt)
+    metrics_file = tmp_path / "runs" / "sasrec-seed0" / "metrics.jsonl"
+    before = metrics_file.read_text().splitlines()
+    resumed = run_experiment(dataset, graph, ["sasrec"], [0], model_config, base, tmp_path,
+                             show_progress=False).row("sasrec").runs[0]
+    # Resumed, not restarted: the first two epochs' records (with their timings) are kept.
+    assert metrics_file.read_text().splitlines()[:2] == before
+    fresh = run_experiment(dataset, graph, ["sasrec"], [0], model_config, base, tmp_path / "fresh",
+                           show_progress=False).row("sasrec").runs[0]
+    assert resumed["epochs_run"] == 3
+    assert resumed["test"] == fresh["test"]
