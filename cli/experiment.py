@@ -12,10 +12,11 @@ from click.core import ParameterSource
 
 from qsr_cli.errors import show_progress, user_errors
 from qsr_model.config import LOSSES, ModelConfig, TrainConfig
+from qsr_model.experiment import VARIANTS, run_experiment
 
 logger = logging.getLogger(__name__)
 
-VARIANT_NAMES = ("query-seqrec", "uniform", "no-augmentation", "sasrec")
+VARIANT_NAMES = tuple(VARIANTS)
 
 
 # Options that set a config field shared by all variants: (option, field, click type, help).
@@ -134,7 +135,6 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
         qsr experiment out/trivago --graph out/trivago-graph.pt --seeds 3 --output out/experiment
     """
     from qsr_graph.data.dataset import SequenceDataset
-    from qsr_model.experiment import run_experiment
 
     if threads is not None:
         import torch
