@@ -8,6 +8,7 @@ names are stored as one UTF-8 byte tensor with character offsets.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -162,3 +163,23 @@ def load_graph(path: str | os.PathLike) -> HeteroData:
     except ValueError as err:
         raise GraphFormatError(f"{path}: damaged qsr graph file ({err}); {_BUILD_HINT}") from err
     return data
+
+
+def graph_fingerprint(data: HeteroData) -> str:
+    """Return a SHA-256 hex digest of the graph's node counts and links.
+
+    Two graphs with the same fingerprint have the same nodes per type and the
+    same ``edge_index`` and ``edge_weight`` in every relation, so a run trained
+    on one can be reused with the other. Names and build statistics are left out.
+    """
+    digest = hashlib.sha256()
+    for node_type in sorted(data.node_types):
+        digest.update(f"{node_type}:{data[node_type].num_nodes};".encode())
+    for edge_type in sorted(data.edge_types):
+        store = data[edge_type]
+        digest.update("/".join(edge_type).encode())
+        for key in ("edge_index", "edge_weight"):
+            if key in store:
+                tensor = store[key].detach().to("cpu", torch.float64 if key == "edge_weight" else torch.int64)
+                digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -77,8 +77,14 @@ def write_metrics(run_dir: Path, records: list[dict[str, Any]]) -> None:
 def run_config(
     model_config: ModelConfig, train_config: TrainConfig, dataset: SequenceDataset,
     dataset_path: str | os.PathLike | None, graph_path: str | os.PathLike | None,
+    graph_fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """Return the contents of ``config.json`` for a run."""
+    """Return the contents of ``config.json`` for a run.
+
+    ``graph_fingerprint`` (from :func:`qsr_graph.io.graph_fingerprint`) records
+    which graph augmentation read, because the path alone does not: a graph
+    file can be rebuilt in place with another alpha.
+    """
     return {
         "format": RUN_FORMAT,
         "format_version": RUN_FORMAT_VERSION,
@@ -86,6 +92,7 @@ def run_config(
         "train": train_config.to_dict(),
         "dataset": None if dataset_path is None else str(dataset_path),
         "graph": None if graph_path is None else str(graph_path),
+        "graph_fingerprint": graph_fingerprint,
         "num_items": dataset.num_items,
         "num_queries": dataset.num_queries,
         "num_words": dataset.num_words,

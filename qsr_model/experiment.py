@@ -22,6 +22,7 @@ import numpy as np
 from torch_geometric.data import HeteroData
 
 from qsr_graph.data.dataset import SequenceDataset
+from qsr_graph.io import graph_fingerprint
 from qsr_model.checkpoint import CONFIG_FILE as RUN_CONFIG
 from qsr_model.checkpoint import LAST_FILE as LAST_CHECKPOINT
 from qsr_model.checkpoint import METRICS_FILE
@@ -361,7 +362,9 @@ def _train_or_reuse(train_model: Any, dataset: SequenceDataset, graph: HeteroDat
                     force: bool, show_progress: bool, dataset_path: str | None,
                     graph_path: str | None) -> dict[str, Any]:
     """Return one run's summary, training it unless a finished identical run is there."""
-    expected = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+    fingerprint = graph_fingerprint(graph) if train_config.augments and graph is not None else None
+    expected = {"model": model_config.to_dict(), "train": train_config.to_dict(),
+                "graph_fingerprint": fingerprint}
     if run_dir.exists() and force:
         shutil.rmtree(run_dir)
     resume = False
@@ -370,8 +373,9 @@ def _train_or_reuse(train_model: Any, dataset: SequenceDataset, graph: HeteroDat
         if stored is None and any(run_dir.iterdir()):
             raise ValueError(f"{run_dir} exists but is not a qsr run folder; remove it or pass --force")
         if stored is not None and stored != expected:
+            changed = "graph" if stored["graph_fingerprint"] != expected["graph_fingerprint"] else "settings"
             raise ValueError(
-                f"{run_dir} contains a run with other settings; pass --force to train it again "
+                f"{run_dir} contains a run with other {changed}; pass --force to train it again "
                 f"or choose another --output")
         if stored is not None and (run_dir / TEST_METRICS).is_file():
             logger.info("reusing the finished run %s", run_dir)
@@ -404,7 +408,8 @@ def _stored_configs(run_dir: Path) -> dict[str, Any] | None:
         stored = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: invalid JSON ({err}); pass --force to train the run again") from err
-    return {"model": stored.get("model"), "train": stored.get("train")}
+    return {"model": stored.get("model"), "train": stored.get("train"),
+            "graph_fingerprint": stored.get("graph_fingerprint")}
 
 
 def _summary_from_folder(run_dir: Path) -> dict[str, Any]:

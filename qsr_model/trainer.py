@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from qsr_graph.data.dataset import SequenceDataset
+from qsr_graph.io import graph_fingerprint
 from qsr_model import checkpoint as runs
 from qsr_model.batching import SequenceWindows, build_windows
 from qsr_model.config import ModelConfig, TrainConfig
@@ -143,6 +144,10 @@ def _prepare_run_folder(
                 f"(only epochs may change when resuming)")
         if stored["num_items"] != dataset.num_items or stored["num_words"] != dataset.num_words:
             raise ValueError(f"{run_dir}: the run was trained on a dataset with other vocabularies")
+        if stored.get("graph_fingerprint") != expected["graph_fingerprint"]:
+            raise ValueError(
+                f"{run_dir}: the run was trained with another graph (or without one); "
+                f"resume it with the graph file it was started with")
         return
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(
@@ -303,7 +308,9 @@ def train_model(
 
     state = _State()
     if run_dir is not None:
-        expected = runs.run_config(model_config, train_config, dataset, dataset_path, graph_path)
+        fingerprint = graph_fingerprint(graph) if sampler is not None else None
+        expected = runs.run_config(model_config, train_config, dataset, dataset_path, graph_path,
+                                   graph_fingerprint=fingerprint)
         _prepare_run_folder(run_dir, resume, expected, dataset)
         if resume and (run_dir / runs.LAST_FILE).is_file():
             state = _resume_state(run_dir, model, optimizer, generator, device)

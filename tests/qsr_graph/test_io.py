@@ -123,3 +123,31 @@ def test_load_rejects_graph_without_similar_sets(tmp_path):
     torch.save(payload, path)
     with pytest.raises(GraphFormatError, match="lacks item/similar/item, query/similar/query"):
         load_graph(path)
+
+
+def test_graph_fingerprint_follows_links():
+    from qsr_graph.build import GraphConfig, build_graph
+    from qsr_graph.data import SequenceDataset
+    from qsr_graph.io import graph_fingerprint
+
+    dataset = SequenceDataset.from_sequences({
+        "u1": [("query", "q1"), ("item", "a"), ("item", "b"), ("item", "c"), ("item", "d")],
+        "u2": [("query", "q1"), ("item", "a"), ("query", "q2"), ("item", "b"), ("item", "c"),
+               ("item", "d")],
+    })
+    full = graph_fingerprint(build_graph(dataset, GraphConfig(alpha=1.0)))
+    assert full == graph_fingerprint(build_graph(dataset, GraphConfig(alpha=1.0)))
+    assert len(full) == 64
+    assert full != graph_fingerprint(build_graph(dataset, GraphConfig(alpha=0.5)))
+
+
+def test_graph_fingerprint_survives_save_and_load(tmp_path):
+    from qsr_graph.build import build_graph
+    from qsr_graph.data import SequenceDataset
+    from qsr_graph.io import graph_fingerprint, load_graph, save_graph
+
+    dataset = SequenceDataset.from_sequences({
+        "u1": [("query", "q1"), ("item", "a"), ("item", "b"), ("item", "c")]})
+    graph = build_graph(dataset)
+    save_graph(graph, tmp_path / "graph.pt")
+    assert graph_fingerprint(load_graph(tmp_path / "graph.pt")) == graph_fingerprint(graph)

@@ -187,6 +187,36 @@ def test_run_experiment_rejects_changed_settings(tiny, tmp_path):
     assert table.row("sasrec").runs[0]["epochs_run"] == 2
 
 
+def test_run_experiment_rejects_changed_graph(tiny, tmp_path):
+    from qsr_graph.build import GraphConfig, build_graph
+    from qsr_model.experiment import run_experiment
+
+    _tiny_run(tiny, tmp_path)
+    dataset, _ = tiny
+    other_graph = build_graph(dataset, GraphConfig(alpha=0.5))
+    with pytest.raises(ValueError, match="contains a run with other graph; pass --force"):
+        run_experiment(dataset, other_graph, ["query-seqrec"], [0],
+                       ModelConfig(hidden_size=8, max_length=6), TrainConfig(epochs=1, batch_size=4),
+                       tmp_path, show_progress=False)
+
+
+def test_run_experiment_reuses_sasrec_across_graphs(tiny, tmp_path, monkeypatch):
+    from qsr_graph.build import GraphConfig, build_graph
+    from qsr_model.experiment import run_experiment
+
+    _tiny_run(tiny, tmp_path)
+    dataset, _ = tiny
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a run that reads no graph was trained again")
+
+    monkeypatch.setattr("qsr_model.trainer.train_model", fail)
+    table = run_experiment(dataset, build_graph(dataset, GraphConfig(alpha=0.5)), ["sasrec"], [0],
+                           ModelConfig(hidden_size=8, max_length=6),
+                           TrainConfig(epochs=1, batch_size=4), tmp_path, show_progress=False)
+    assert table.row("sasrec").runs[0]["epochs_run"] == 1
+
+
 def test_run_experiment_resumes_interrupted_run(tiny, tmp_path):
     from qsr_model.experiment import run_experiment
     from qsr_model.trainer import train_model
