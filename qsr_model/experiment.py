@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch_geometric.data import HeteroData
 
+from qsr_graph.atomic import atomic_file
 from qsr_graph.data.dataset import SequenceDataset
 from qsr_graph.io import graph_fingerprint
 from qsr_model.checkpoint import CONFIG_FILE as RUN_CONFIG
@@ -435,14 +435,8 @@ def write_results(table: ExperimentTable, output_dir: str | os.PathLike) -> None
 
 def _write_atomic(path: Path, content: bytes) -> None:
     """Write ``content`` to a temporary file beside ``path`` and rename it into place."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(content)
 
 
 def _bar_chart(table: ExperimentTable) -> bytes:

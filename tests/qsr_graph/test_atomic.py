@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 
 from qsr_graph.atomic import atomic_file, atomic_folder
@@ -40,3 +43,16 @@ def test_atomic_folder_failure_leaves_nothing(tmp_path):
             (tmp / "partial.txt").write_text("partial")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_outputs_follow_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+        with atomic_folder(tmp_path / "run"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o755
