@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from qsr_cli.errors import show_progress, user_errors
+from qsr_graph.augment import DEFAULT_BETA_ITEM, DEFAULT_BETA_QUERY, DEFAULT_RHO
 from qsr_graph.build import GraphConfig
 
 logger = logging.getLogger(__name__)
@@ -102,15 +103,17 @@ def graph_build(dataset_dir: Path, output: Path, alpha: float, max_similar: int,
               help="Node type, when the name matches both an item and a query.")
 @click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
               help="Neighbours and similar nodes listed.")
-@click.option("--rho", type=click.FloatRange(min=1), default=4.0, show_default=True,
+@click.option("--rho", type=click.FloatRange(min=1), default=DEFAULT_RHO, show_default=True,
               help="Weight of a similar node against any other when augmentation draws "
-                   "a replacement.")
-@click.option("--beta", type=click.FloatRange(0, 1), default=0.2, show_default=True,
-              help="Chance that augmentation replaces a token.")
+                   "a replacement (the training default).")
+@click.option("--beta", type=click.FloatRange(0, 1), default=None,
+              help="Chance that augmentation replaces a token. [default: the training default "
+                   f"for the node's type, {DEFAULT_BETA_ITEM} for items and {DEFAULT_BETA_QUERY} "
+                   "for queries]")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
 def graph_inspect(graph_file: Path, node: str, node_type: str | None, top: int, rho: float,
-                  beta: float, as_json: bool) -> None:
+                  beta: float | None, as_json: bool) -> None:
     """Describe one item or query node.
 
     Prints the node's frequency, degrees before and after alpha, links,
@@ -126,6 +129,8 @@ def graph_inspect(graph_file: Path, node: str, node_type: str | None, top: int, 
 
     data = load_graph(graph_file)
     found_type, node_id = find_node(data, node, node_type)
+    if beta is None:
+        beta = DEFAULT_BETA_ITEM if found_type == "item" else DEFAULT_BETA_QUERY
     report = node_report(data, found_type, node_id, top=top, rho=rho, beta=beta)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
-from qsr_graph.augment import similar_draw_probability
+from qsr_graph.augment import DEFAULT_BETA_ITEM, DEFAULT_RHO, similar_draw_probability
 from qsr_graph.build import ITEM, ITEM_SIMILAR, LEADS_TO, QUERY, QUERY_SIMILAR, SEARCHED_BY
 from qsr_graph.data.text import query_key
 
@@ -127,7 +127,7 @@ def _ranked(ids: torch.Tensor, weights: torch.Tensor, secondary: torch.Tensor) -
 
 
 def node_report(data: HeteroData, node_type: str, node_id: int, top: int = 20,
-                rho: float = 4.0, beta: float = 0.2) -> dict[str, Any]:
+                rho: float = DEFAULT_RHO, beta: float = DEFAULT_BETA_ITEM) -> dict[str, Any]:
     r"""Describe one node: frequency, degrees, strongest links, similar nodes and augmentation odds.
 
     Neighbours are the links the node keeps after alpha, by weight descending
@@ -143,9 +143,10 @@ def node_report(data: HeteroData, node_type: str, node_id: int, top: int = 20,
         node_id (int): the node's id.
         top (int, optional): neighbours and similar nodes listed. (default: 20)
         rho (float, optional): weight of a similar node against any other
-            node when a replacement is drawn, at least 1. (default: 4.0)
+            node when a replacement is drawn, at least 1.
+            (default: :data:`qsr_graph.augment.DEFAULT_RHO`)
         beta (float, optional): chance that a token is replaced, in [0, 1].
-            (default: 0.2)
+            (default: :data:`qsr_graph.augment.DEFAULT_BETA_ITEM`)
 
     Returns:
         A JSON-ready dict.

@@ -125,6 +125,17 @@ def test_graph_inspect_json(graph_file):
     assert report["augmentation"]["per_token_probability"] == pytest.approx(2 / 9)
 
 
+def test_graph_inspect_defaults_match_training(graph_file):
+    result = run("graph", "inspect", str(graph_file), "--node", "a", "--type", "item", "--json")
+    assert result.exit_code == 0, result.output
+    augmentation = json.loads(result.stdout)["augmentation"]
+    assert augmentation["rho"] == 1000.0
+    assert augmentation["beta"] == 0.1
+    # 8 items, 2 similar: 1000 * 2 / (1000 * 2 + 5)
+    assert augmentation["similar_draw_probability"] == pytest.approx(2000 / 2005)
+    assert augmentation["per_token_probability"] == pytest.approx(0.1 * 2000 / 2005)
+
+
 def test_graph_inspect_unknown_node(graph_file):
     result = run("graph", "inspect", str(graph_file), "--node", "cofee")
     assert result.exit_code == 1
