@@ -281,6 +281,9 @@ class SequenceDataset:
         """
         path = Path(path)
         manifest_path = path / MANIFEST
+        if not path.exists():
+            raise DatasetFormatError(
+                f"{path}: dataset folder not found; create it with 'qsr data prepare'")
         if not manifest_path.is_file():
             raise DatasetFormatError(
                 f"{path}: not a prepared qsr dataset (no {MANIFEST}); "

@@ -243,7 +243,7 @@ def test_data_export_missing_dataset(tmp_path):
     output = tmp_path / "trip"
     result = run("data", "export", "--format", "recbole", tmp_path / "none", "--output", output)
     assert result.exit_code == 1
-    assert "not a prepared qsr dataset" in result.output
+    assert "dataset folder not found" in result.output
     assert not output.exists()
 
 

@@ -95,12 +95,13 @@ def read_event_log(
     """
     if user_column is None:
         raise ValueError("the events format needs the option user_column "
-                         "(the column of user ids)")
+                         "(the column of user ids; --user-column on the command line)")
     if time_column is None:
         raise ValueError("the events format needs the option time_column "
-                         "(the column of event times)")
+                         "(the column of event times; --time-column on the command line)")
     if item_column is None and query_column is None:
-        raise ValueError("the events format needs item_column, query_column or both")
+        raise ValueError("the events format needs item_column, query_column or both "
+                         "(--item-column, --query-column on the command line)")
     if separator is not None:
         separator = _SEPARATOR_NAMES.get(separator.lower(), separator)
     if separator is not None and len(separator) != 1:

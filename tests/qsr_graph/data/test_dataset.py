@@ -65,6 +65,11 @@ def test_load_rejects_folder_without_manifest(tmp_path):
         SequenceDataset.load(tmp_path)
 
 
+def test_load_reports_missing_folder(tmp_path):
+    with pytest.raises(DatasetFormatError, match="dataset folder not found"):
+        SequenceDataset.load(tmp_path / "missing")
+
+
 def test_load_rejects_other_format_version(tmp_path):
     small_dataset().save(tmp_path / "ds")
     manifest_path = tmp_path / "ds" / "manifest.json"
