@@ -29,6 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 import networkx as nx  # noqa: E402
 from networkx.algorithms import bipartite  # noqa: E402
 
@@ -79,6 +80,12 @@ def plot_component_sizes(sizes: list[int], path: Path) -> None:
     xs = sorted(counts)
     figure, axes = plt.subplots(figsize=(6, 4.5))
     axes.loglog(xs, [counts[x] for x in xs], "o")
+    # Over less than two decades matplotlib labels the minor ticks in
+    # scientific notation, and the labels overlap: use plain 1-2-5 ticks.
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    ticks = [t * 10**e for e in range(7) for t in (1, 2, 5)]
+    axes.set_xticks([t for t in ticks if xs[0] <= t <= xs[-1]])
     axes.set_xlabel("component size (nodes)")
     axes.set_ylabel("number of components")
     axes.set_title("Connected components (isolated nodes left out)")
