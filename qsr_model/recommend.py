@@ -557,8 +557,8 @@ class Recommender:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if explain and self.links is None:
-            raise ValueError(f"explanations need the run's graph ({self.graph_problem}); "
-                             f"pass the graph file the run was trained with")
+            raise ValueError(f"explanations need a query-item graph ({self.graph_problem}); "
+                             f"pass one built from the run's dataset with --graph (graph=)")
         chunk = max(1, min(batch_size, SCORE_BUDGET // max(1, self.num_items)))
         # Histories of similar length share a chunk, so little of a chunk is
         # padding. Padding does not change a history's scores because the

@@ -187,8 +187,8 @@ def test_recommend_run_graph_missing(run_dir, tmp_path):
     explained = invoke(copy, "--history", "i:a", "--explain")
     assert explained.exit_code == 1
     assert explained.stderr.splitlines()[-1] == (
-        f"Error: explanations need the run's graph ({tmp_path / 'gone.pt'}: graph file not "
-        f"found); pass the graph file the run was trained with")
+        f"Error: explanations need a query-item graph ({tmp_path / 'gone.pt'}: graph file not "
+        f"found); pass one built from the run's dataset with --graph (graph=)")
 
 
 def test_recommend_run_graph_invalid(run_dir, tmp_path):
