@@ -198,7 +198,7 @@ def test_recommend_run_graph_invalid(run_dir, tmp_path):
     explained = invoke(copy, "--history", "i:a", "--explain")
     assert explained.exit_code == 1
     assert explained.stderr.startswith(
-        f"Error: explanations need the run's graph ({tmp_path / 'bad.pt'}: ")
+        f"Error: explanations need a query-item graph ({tmp_path / 'bad.pt'}: ")
 
 
 def test_recommend_given_graph_invalid(run_dir, tmp_path):

@@ -287,7 +287,7 @@ def test_explain_rejects_graph_of_other_data(dataset):
 
 def test_explain_needs_graph(dataset):
     recommender = make_recommender(dataset)
-    with pytest.raises(ValueError, match=r"explanations need the run's graph \(no graph was given\)"):
+    with pytest.raises(ValueError, match=r"explanations need a query-item graph \(no graph was given\)"):
         recommender.recommend(["i:a"], explain=True)
 
 
