@@ -10,8 +10,9 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from qsr_cli.config_options import MODEL_OPTIONS, TRAIN_OPTIONS, config_options, given_fields, select
 from qsr_cli.errors import show_progress, user_errors
-from qsr_model.config import LOSSES, ModelConfig, TrainConfig
+from qsr_model.config import ModelConfig, TrainConfig
 from qsr_model.experiment import VARIANTS, run_experiment
 
 logger = logging.getLogger(__name__)
@@ -19,50 +20,14 @@ logger = logging.getLogger(__name__)
 VARIANT_NAMES = tuple(VARIANTS)
 
 
-# Options that set a config field shared by all variants: (option, field, click type, help).
-# Their defaults are the config's own, so that the help and the runs stay in step with it.
-_TRAIN_OPTIONS = (
-    ("--epochs", "epochs", click.IntRange(min=1), "Maximum epochs per run."),
-    ("--patience", "patience", click.IntRange(min=0),
-     "Validations without a better val NDCG@20 before a run stops; 0 never stops early."),
-    ("--eval-every", "eval_every", click.IntRange(min=1), "Validate every this many epochs."),
-    ("--loss", "loss", click.Choice(LOSSES),
-     "full: softmax over all items; sampled: softmax over the target and sampled negatives."),
-    ("--num-negatives", "num_negatives", click.IntRange(min=2),
-     "n of the sampled loss: the target plus n - 1 uniform negatives."),
-    ("--beta-item", "beta_item", click.FloatRange(0, 1), "Chance that augmentation replaces an input item."),
-    ("--beta-query", "beta_query", click.FloatRange(0, 1), "Chance that augmentation replaces an input query."),
-    ("--rho", "rho", click.FloatRange(min=1),
-     "Weight of a similar node against any other node in replacement draws (the uniform variant uses 1)."),
-    ("--lr", "lr", click.FloatRange(0, min_open=True), "Adam learning rate."),
-    ("--weight-decay", "weight_decay", click.FloatRange(0), "Adam weight decay."),
-    ("--batch-size", "batch_size", click.IntRange(min=1), "Sequences per training batch."),
-)
-_MODEL_OPTIONS = (
-    ("--hidden-size", "hidden_size", click.IntRange(min=1), "Width D of embeddings and blocks."),
-    ("--ffn-size", "ffn_size", click.IntRange(min=1),
-     "Width of the feed-forward network (default: the hidden size)."),
-    ("--num-blocks", "num_blocks", click.IntRange(min=1), "Causal self-attention blocks."),
-    ("--num-heads", "num_heads", click.IntRange(min=1), "Attention heads per block."),
-    ("--max-length", "max_length", click.IntRange(min=1), "Latest events per input window."),
-    ("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout rate."),
-)
-
-
-def _config_options(func: Any) -> Any:
-    """Add one option per shared config field, showing the config's default in its help."""
-    for config_class, options in ((TrainConfig, _TRAIN_OPTIONS), (ModelConfig, _MODEL_OPTIONS)):
-        for flag, name, kind, help_text in reversed(options):
-            default = config_class.__dataclass_fields__[name].default
-            if default is not None:
-                help_text += f" (default: {default})"
-            func = click.option(flag, name, type=kind, default=None, help=help_text)(func)
-    return func
-
-
-def _given(values: dict[str, Any], options: tuple) -> dict[str, Any]:
-    """Return the config fields of ``options`` that were given on the command line."""
-    return {name: values[name] for _, name, _, _ in options if values[name] is not None}
+# Config fields shared by all variants. The variants set use_queries,
+# augmentation and rho = 1 themselves, and --seeds sets the seeds.
+_TRAIN_OPTIONS = select(TRAIN_OPTIONS, (
+    "epochs", "patience", "eval_every", "loss", "num_negatives", "beta_item", "beta_query", "rho",
+    "lr", "weight_decay", "batch_size"))
+_MODEL_OPTIONS = select(MODEL_OPTIONS, (
+    "hidden_size", "ffn_size", "num_blocks", "num_heads", "max_length", "dropout"))
+_config_options = config_options(_MODEL_OPTIONS, _TRAIN_OPTIONS)
 
 
 def _parse_variants(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -148,8 +113,8 @@ def experiment(dataset_dir: Path, graph_path: Path | None, output: Path, seeds: 
         from qsr_graph.io import load_graph
 
         graph = load_graph(graph_path)
-    model_config = ModelConfig(**_given(settings, _MODEL_OPTIONS))
-    train_config = TrainConfig(**_given(settings, _TRAIN_OPTIONS))
+    model_config = ModelConfig(**given_fields(settings, _MODEL_OPTIONS))
+    train_config = TrainConfig(**given_fields(settings, _TRAIN_OPTIONS))
 
     command = _command_line(click.get_current_context(), dataset_dir)
     table = run_experiment(dataset, graph, variants, list(range(seeds)), model_config, train_config,

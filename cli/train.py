@@ -8,66 +8,16 @@ from typing import Any
 
 import click
 
+from qsr_cli.config_options import MODEL_OPTIONS, TRAIN_OPTIONS, config_options, given_fields
 from qsr_cli.errors import show_progress, user_errors
-from qsr_model.config import LOSSES, ModelConfig, TrainConfig
+from qsr_model.config import ModelConfig, TrainConfig
 
 logger = logging.getLogger(__name__)
 
 #: Report order: the @20 metrics lead.
 METRIC_ROWS = ("HR@20", "NDCG@20", "HR@10", "NDCG@10", "HR@5", "NDCG@5")
 
-# Options that set a config field, as (option name, config class, field, click type, help).
-_MODEL_OPTIONS = (
-    ("--hidden-size", "hidden_size", click.IntRange(min=1), "Width D of embeddings and blocks."),
-    ("--num-blocks", "num_blocks", click.IntRange(min=1), "Number of self-attention blocks."),
-    ("--num-heads", "num_heads", click.IntRange(min=1), "Attention heads; must divide the hidden size."),
-    ("--max-length", "max_length", click.IntRange(min=1), "Latest events kept per input window."),
-    ("--dropout", "dropout", click.FloatRange(0, 1, max_open=True),
-     "Dropout on the input sum, after attention and in the feed-forward network."),
-    ("--attention-dropout", "attention_dropout", click.FloatRange(0, 1, max_open=True),
-     "Dropout on the attention weights (slower on CPU)."),
-    ("--ffn-size", "ffn_size", click.IntRange(min=1),
-     "Width of the feed-forward network (default: the hidden size)."),
-)
-_TRAIN_OPTIONS = (
-    ("--lr", "lr", click.FloatRange(0, min_open=True), "Adam learning rate."),
-    ("--weight-decay", "weight_decay", click.FloatRange(0), "Adam weight decay."),
-    ("--batch-size", "batch_size", click.IntRange(min=1), "Sequences per training batch."),
-    ("--epochs", "epochs", click.IntRange(min=1), "Maximum number of epochs."),
-    ("--patience", "patience", click.IntRange(min=0),
-     "Validations without a better val NDCG@20 before stopping; 0 never stops early."),
-    ("--loss", "loss", click.Choice(LOSSES),
-     "full: softmax over all items; sampled: softmax over the target and sampled negatives."),
-    ("--num-negatives", "num_negatives", click.IntRange(min=2),
-     "n of the sampled loss: the target plus n - 1 uniform negatives (2 behaves like BPR)."),
-    ("--beta-item", "beta_item", click.FloatRange(0, 1), "Chance that augmentation replaces an input item."),
-    ("--beta-query", "beta_query", click.FloatRange(0, 1), "Chance that augmentation replaces an input query."),
-    ("--rho", "rho", click.FloatRange(min=1),
-     "Weight of a similar node against any other node in replacement draws; 1 is uniform."),
-    ("--seed", "seed", int, "Seed of every random number generator."),
-    ("--eval-every", "eval_every", click.IntRange(min=1), "Validate every this many epochs."),
-    ("--device", "device", click.Choice(("cpu", "cuda")), "Where to train."),
-    ("--eval-negatives", "eval_negatives", click.IntRange(min=1),
-     "Rank against this many uniform negatives instead of all items (sampled metrics)."),
-)
-
-
-def _default_text(config_class: type, name: str) -> str:
-    default = config_class.__dataclass_fields__[name].default
-    return "" if default is None else f" (default: {default})"
-
-
-def _config_options(func: Any) -> Any:
-    """Add one click option per model and training config field."""
-    for config_class, options in ((TrainConfig, _TRAIN_OPTIONS), (ModelConfig, _MODEL_OPTIONS)):
-        for flag, name, kind, help_text in reversed(options):
-            func = click.option(flag, name, type=kind, default=None,
-                                help=help_text + _default_text(config_class, name))(func)
-    return func
-
-
-def _changes(values: dict[str, Any], options: tuple) -> dict[str, Any]:
-    return {name: values[name] for _, name, _, _ in options if values[name] is not None}
+_config_options = config_options(MODEL_OPTIONS, TRAIN_OPTIONS)
 
 
 def format_results(val: dict[str, Any], test: dict[str, Any] | None) -> str:
@@ -144,8 +94,8 @@ def train(dataset_dir: Path | None, graph_path: Path | None, output: Path | None
 
     if threads is not None:
         torch.set_num_threads(threads)
-    model_changes = _changes(values, _MODEL_OPTIONS)
-    train_changes = _changes(values, _TRAIN_OPTIONS)
+    model_changes = given_fields(values, MODEL_OPTIONS)
+    train_changes = given_fields(values, TRAIN_OPTIONS)
 
     if resume_dir is not None:
         extra = set(model_changes) | (set(train_changes) - {"epochs"})

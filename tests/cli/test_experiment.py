@@ -64,5 +64,5 @@ def test_experiment_prints_table(prepared, tmp_path):
     stored = json.loads((output / "results.json").read_text())
     assert stored["command"] == (
         f"qsr experiment {dataset_dir} --graph {graph} --output {output} --seeds 1 "
-        f"--variants sasrec,no-augmentation --hidden-size 8 --max-length 6 --epochs 1 --batch-size 4")
+        f"--variants sasrec,no-augmentation --hidden-size 8 --max-length 6 --batch-size 4 --epochs 1")
     assert stored["settings"]["model"]["hidden_size"] == 8
