@@ -67,6 +67,7 @@ def measure_setting(args: argparse.Namespace, name: str) -> dict:
     from qsr_model.config import ModelConfig, TrainConfig
     from qsr_model.losses import full_softmax_loss
     from qsr_model.query_seqrec import QuerySeqRec
+    from qsr_model.trainer import batch_rows
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -85,11 +86,14 @@ def measure_setting(args: argparse.Namespace, name: str) -> dict:
 
     def run_epoch() -> tuple[float, int, int]:
         model.train()
-        order = torch.randperm(len(windows), generator=generator)
         start = time.perf_counter()
         batches = 0
-        for first in range(0, len(order), train_config.batch_size):
-            batch = windows.batch(order[first:first + train_config.batch_size], sampler, generator)
+        # The trainer's own batching: shuffled, with windows of similar length
+        # grouped (bucket_by_length, on by default), so the timing includes the
+        # padding that training really carries.
+        for rows in batch_rows(windows, train_config.batch_size, generator,
+                               train_config.bucket_by_length):
+            batch = windows.batch(rows, sampler, generator)
             hidden = model(batch)  # (B, L, D)
             has_target = batch.targets >= 0  # (B, L)
             loss = full_softmax_loss(model, hidden[has_target], batch.targets[has_target])
