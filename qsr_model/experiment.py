@@ -324,6 +324,9 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
 
     from qsr_model.trainer import train_model
 
+    # Hashed once here rather than for every run, because a large graph's links
+    # take seconds to hash.
+    fingerprint = graph_fingerprint(graph) if graph is not None else None
     rows = []
     for variant in chosen:
         row = TableRow(variant.name, variant.label, "model")
@@ -332,7 +335,8 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
             run_dir = output_dir / RUNS_DIR / f"{variant.name}-seed{seed}"
             row.runs.append(_train_or_reuse(
                 train_model, dataset, graph, model_config, config, run_dir, force=force,
-                show_progress=show_progress, dataset_path=dataset_path, graph_path=graph_path))
+                show_progress=show_progress, dataset_path=dataset_path, graph_path=graph_path,
+                graph_fingerprint=fingerprint))
             logger.info("%s seed %d: test HR@20 %.4f, NDCG@20 %.4f (best epoch %d)",
                         variant.name, seed, row.runs[-1]["test"]["HR@20"],
                         row.runs[-1]["test"]["NDCG@20"], row.runs[-1]["best_epoch"])
@@ -360,11 +364,11 @@ def run_experiment(dataset: SequenceDataset, graph: HeteroData | None,
 def _train_or_reuse(train_model: Any, dataset: SequenceDataset, graph: HeteroData | None,
                     model_config: ModelConfig, train_config: TrainConfig, run_dir: Path, *,
                     force: bool, show_progress: bool, dataset_path: str | None,
-                    graph_path: str | None) -> dict[str, Any]:
+                    graph_path: str | None, graph_fingerprint: str | None) -> dict[str, Any]:
     """Return one run's summary, training it unless a finished identical run is there."""
-    fingerprint = graph_fingerprint(graph) if train_config.augments and graph is not None else None
+    # Runs that do not augment never read the graph, so any graph may reuse them.
     expected = {"model": model_config.to_dict(), "train": train_config.to_dict(),
-                "graph_fingerprint": fingerprint}
+                "graph_fingerprint": graph_fingerprint if train_config.augments else None}
     if run_dir.exists() and force:
         shutil.rmtree(run_dir)
     resume = False
