@@ -143,7 +143,7 @@ def data_stats(dataset_dir: Path, as_json: bool) -> None:
               help="Format to write.")
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Folder to write; for recbole it holds <folder name>.inter.")
+              help="Folder to write; for recbole it contains <folder name>.inter.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @user_errors
 def data_export(format_name: str, dataset_dir: Path, output: Path, force: bool) -> None:

@@ -27,7 +27,11 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
         qsr data prepare --format trivago data/trivago/trivago_val_100k.parquet.snappy --output out/trivago
         qsr data stats out/trivago
     """
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO
+    if verbose:
+        level = logging.DEBUG
+    elif quiet:
+        level = logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     ctx.ensure_object(dict)

@@ -506,7 +506,7 @@ def test_every_node_matches_exact_distribution():
     query_sets[0] = []
     sampler = make_sampler(item_sets, query_sets, rho=rho)
 
-    # Row r holds draws for item r (r < 15) or query r - 15.
+    # Row r contains the draws for item r (r < 15) or query r - 15.
     nodes = [(ITEM, node, item_sets) for node in range(15)] + [(QUERY, node, query_sets) for node in range(11)]
     kinds = torch.tensor([kind for kind, _, _ in nodes]).unsqueeze(1).expand(len(nodes), draws)
     tokens = torch.tensor([node for _, node, _ in nodes]).unsqueeze(1).expand(len(nodes), draws)

@@ -50,7 +50,7 @@ class InputFormatError(ValueError):
         path (str or Path): the file.
         message (str): what is wrong and what was expected.
         line (int, optional): 1-based line of a text file.
-        column (str, optional): the column that holds the bad value.
+        column (str, optional): the column that contains the bad value.
         value (str, optional): the bad value.
         row (int, optional): 1-based data row of a file without lines (Parquet).
     """

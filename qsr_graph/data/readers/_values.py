@@ -127,7 +127,7 @@ def to_seconds_from_datetimes(
         table (Table): the file's table.
         column (str): the column.
         formats (list[str]): strftime formats accepted by :func:`pandas.to_datetime`.
-        expected (str): what the message says was expected.
+        expected (str): the expected form, as the message states it.
 
     Raises:
         InputFormatError: at the first missing or unparseable value.

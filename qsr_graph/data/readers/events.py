@@ -59,8 +59,8 @@ def read_event_log(
 
     Times: with ``time_format`` (a strftime format such as
     ``"%d/%m/%Y %H:%M"``) every value must match it. Without it, a numeric
-    column holds UNIX seconds, a Parquet date-time column is taken as it is,
-    and a text column holds UNIX seconds when its first value is a number,
+    column contains UNIX seconds, a Parquet date-time column is taken as it is,
+    and a text column contains UNIX seconds when its first value is a number,
     else ISO 8601 date-times. Times without a time zone are read as UTC.
 
     ``order`` breaks ties among events of one user at one time. It is built
