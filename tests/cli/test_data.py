@@ -111,6 +111,7 @@ def test_data_prepare_events_needs_columns(tmp_path):
                  "--time-column", "ts", "--item-column", "item")
     assert result.exit_code == 1
     assert result.output.startswith("Error: the events format needs the option user_column")
+    assert "--user-column on the command line" in result.output
     assert not output.exists()
 
 
